@@ -1,0 +1,320 @@
+"""Black-box helpers: run a script as a subprocess and talk to it through pipes and sockets.
+
+Everything here goes through ../shared/CONTRACT.md, never through a script's internals, so the
+same tests grade any implementation that keeps the contract.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SOLUTIONS_ENV = "COURSE_SOLUTIONS"
+LISTENING = re.compile(r"Listening on (tcp|https?|wss?)://(\[[^\]]+\]|[^\s:/]+):(\d+)")
+STARTUP_TIMEOUT = 15.0
+STOP_TIMEOUT = 5.0  # CONTRACT servers 4
+TIMEOUT = 10.0  # default wait for one expected line
+
+_solutions_root: Path | None = None
+
+
+def set_solutions_root(path: Path | None) -> None:
+    global _solutions_root
+    _solutions_root = path
+
+
+def solutions_root() -> Path:
+    """The tree whose scripts are under test: --solutions DIR, $COURSE_SOLUTIONS, or this repo."""
+    return _solutions_root or REPO
+
+
+def grading() -> bool:
+    return _solutions_root is not None
+
+
+def script(folder: str, name: str = "server.py") -> Path:
+    """Resolve `<folder>/<name>` in the tree under test; fail this test if it is missing."""
+    path = solutions_root() / folder / name
+    if not path.is_file():
+        pytest.fail(f"missing file: {folder}/{name} (looked for {path})", pytrace=False)
+    return path
+
+
+def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    # A script must flush its own output (CONTRACT servers 3, clients 2): do not hide a
+    # missing flush behind an inherited PYTHONUNBUFFERED.
+    env.pop("PYTHONUNBUFFERED", None)
+    env["PYTHONIOENCODING"] = "utf-8"
+    env["PYTHONUTF8"] = "1"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class Stream:
+    """Lines read from one pipe by a background thread, searchable with a timeout."""
+
+    def __init__(self, pipe, name: str) -> None:
+        self.name = name
+        self.lines: list[str] = []
+        self.cursor = 0  # expect() consumes lines in order
+        self.closed = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._pump, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, pipe) -> None:
+        for raw in iter(pipe.readline, b""):
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            with self._cond:
+                self.lines.append(line)
+                self._cond.notify_all()
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+    def expect(self, pattern: str | re.Pattern[str], timeout: float = TIMEOUT) -> re.Match[str]:
+        """Wait for the next line (after the last one matched) that matches `pattern`."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                while self.cursor < len(self.lines):
+                    line = self.lines[self.cursor]
+                    self.cursor += 1
+                    if match := regex.search(line):
+                        return match
+                remaining = deadline - time.monotonic()
+                if self.closed or remaining <= 0:
+                    why = "the stream closed" if self.closed else f"{timeout:.0f} s passed"
+                    raise AssertionError(
+                        f"expected a line matching {regex.pattern!r} on {self.name}, "
+                        f"but {why}; it printed:\n{self.tail()}"
+                    )
+                self._cond.wait(remaining)
+
+    def wait_closed(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self.closed, timeout)
+
+    def text(self) -> str:
+        with self._cond:
+            return "\n".join(self.lines)
+
+    def tail(self, n: int = 20) -> str:
+        with self._cond:
+            lines = self.lines[-n:]
+        return "\n".join(f"    | {line}" for line in lines) or "    (nothing)"
+
+
+class Proc:
+    """One script running as a subprocess with its output read line by line."""
+
+    def __init__(
+        self,
+        path: Path,
+        args: Iterable[str],
+        cwd: Path,
+        stdin=subprocess.PIPE,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.path = path
+        self.label = f"{path.parent.name}/{path.name}"
+        self.args = [str(a) for a in args]
+        platform_options: dict = {}
+        if sys.platform == "win32":
+            platform_options["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
+        else:
+            # A shell that starts pytest in the background makes it ignore SIGINT, and the
+            # children would inherit that: give each script the default Ctrl+C behaviour.
+            platform_options["preexec_fn"] = _default_sigint
+        self.popen = subprocess.Popen(
+            [sys.executable, str(path), *self.args],
+            cwd=cwd,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=subprocess_env(env),
+            **platform_options,
+        )
+        self.stdout = Stream(self.popen.stdout, f"{self.label} stdout")
+        self.stderr = Stream(self.popen.stderr, f"{self.label} stderr")
+
+    # --- input ------------------------------------------------------------------------
+    def send(self, line: str) -> None:
+        """Type one line into the script's standard input."""
+        assert self.popen.stdin is not None, "this process was started without a stdin pipe"
+        self.popen.stdin.write(line.encode("utf-8") + b"\n")
+        self.popen.stdin.flush()
+
+    def close_input(self) -> None:
+        if self.popen.stdin and not self.popen.stdin.closed:
+            try:
+                self.popen.stdin.close()
+            except BrokenPipeError:
+                pass
+
+    # --- output -----------------------------------------------------------------------
+    def expect(self, pattern: str, timeout: float = TIMEOUT) -> re.Match[str]:
+        return self.stdout.expect(pattern, timeout)
+
+    def output(self) -> str:
+        return self.stdout.text() + "\n" + self.stderr.text()
+
+    def describe(self) -> str:
+        return (
+            f"{self.label} {' '.join(self.args)}\n  stdout:\n{self.stdout.tail()}\n"
+            f"  stderr:\n{self.stderr.tail()}"
+        )
+
+    # --- ending -----------------------------------------------------------------------
+    def interrupt(self) -> None:
+        """Ctrl+C."""
+        if self.popen.poll() is None:
+            if sys.platform == "win32":
+                self.popen.send_signal(signal.CTRL_BREAK_EVENT)
+            else:
+                self.popen.send_signal(signal.SIGINT)
+
+    def wait(self, timeout: float = TIMEOUT) -> int:
+        """Wait for the process to end; fail (and kill it) if it does not."""
+        try:
+            code = self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(
+                f"{self.label} did not exit within {timeout:.0f} s\n{self.describe()}"
+            ) from None
+        # Let the reader threads collect the last lines.
+        self.stdout.wait_closed(2)
+        self.stderr.wait_closed(2)
+        return code
+
+    def assert_exit(self, expected: int = 0, timeout: float = TIMEOUT) -> None:
+        code = self.wait(timeout)
+        assert code == expected, (
+            f"{self.label} exited with status {code}, expected {expected}\n{self.describe()}"
+        )
+        self.assert_no_traceback()
+
+    def assert_no_traceback(self) -> None:
+        text = self.output()
+        for marker in ("Traceback (most recent call last)", "Exception in ASGI application"):
+            assert marker not in text, f"{self.label} printed a traceback\n{self.describe()}"
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait()
+        for pipe in (self.popen.stdin, self.popen.stdout, self.popen.stderr):
+            if pipe:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+
+
+class Server(Proc):
+    """A server started with --port 0; knows its real address from the `Listening on` line."""
+
+    def __init__(self, path: Path, args: Iterable[str], cwd: Path, **kwargs) -> None:
+        super().__init__(path, ["--port", "0", *args], cwd, **kwargs)
+        try:
+            match = self.stdout.expect(LISTENING, STARTUP_TIMEOUT)
+        except AssertionError:
+            self.kill()
+            self.stderr.wait_closed(2)
+            pytest.fail(
+                f"{self.label} never printed 'Listening on SCHEME://HOST:PORT' "
+                f"(CONTRACT servers 3)\n{self.describe()}",
+                pytrace=False,
+            )
+        self.scheme, self.host, port = match.group(1), match.group(2).strip("[]"), match.group(3)
+        self.port = int(port)
+        assert self.port != 0, "the Listening line must show the real bound port, not 0"
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    def url(self, path: str = "/", scheme: str | None = None) -> str:
+        return f"{scheme or self.scheme}://{self.host}:{self.port}{path}"
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Ctrl+C, then check the contract: exit status 0 within 5 s and no traceback."""
+        self.interrupt()
+        self.assert_exit(0, timeout)
+
+
+def connect(address: tuple[str, int], timeout: float = TIMEOUT) -> socket.socket:
+    sock = socket.create_connection(address, timeout=timeout)
+    return sock
+
+
+def recv_until(sock: socket.socket, predicate, timeout: float = TIMEOUT, limit: int = 1 << 30):
+    """Read from a socket until predicate(buffer) holds; return the buffer."""
+    data = bytearray()
+    deadline = time.monotonic() + timeout
+    while not predicate(data):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(
+                f"timed out after {timeout:.0f} s; received {len(data)} bytes: "
+                f"{bytes(data[-200:])!r}"
+            )
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        if not chunk:
+            raise AssertionError(
+                f"connection closed; received {len(data)} bytes: {bytes(data[-200:])!r}"
+            )
+        data += chunk
+        if len(data) > limit:
+            raise AssertionError(f"received more than {limit} bytes")
+    return bytes(data)
+
+
+def recv_line(sock: socket.socket, buffer: bytearray, timeout: float = TIMEOUT) -> str:
+    """Read one newline-terminated line, keeping any extra bytes in `buffer`."""
+    deadline = time.monotonic() + timeout
+    while b"\n" not in buffer:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"no complete line within {timeout:.0f} s: {bytes(buffer)!r}")
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        if not chunk:
+            raise AssertionError(f"connection closed before a full line: {bytes(buffer)!r}")
+        buffer += chunk
+    line, _, rest = bytes(buffer).partition(b"\n")
+    buffer[:] = rest
+    return line.decode("utf-8")
+
+
+def free_port() -> int:
+    """A port that nothing listens on (for 'server not there' tests)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

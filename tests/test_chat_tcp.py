@@ -1,0 +1,255 @@
+"""chat_tcp: the threaded TCP chat server and client (seed 001)."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import struct
+import subprocess
+import threading
+
+import harness
+import pytest
+
+FOLDER = "chat_tcp"
+TEXT = "Привіт усім! สวัสดีครับ 🌍🚀"
+
+
+class Peer:
+    """A chat client on a raw socket, reading newline-framed UTF-8 lines."""
+
+    def __init__(self, address: tuple[str, int], name: str | None = None, rcvbuf: int = 0) -> None:
+        self.sock = socket.socket()
+        if rcvbuf:  # must be set before connecting to take effect
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(harness.TIMEOUT)
+        self.sock.connect(address)
+        self.buffer = bytearray()
+        self.seen: list[str] = []
+        if name:
+            self.say(f"/name {name}")
+
+    def say(self, text: str) -> None:
+        self.sock.sendall(text.encode("utf-8") + b"\n")
+
+    def line(self, timeout: float = harness.TIMEOUT) -> str:
+        line = harness.recv_line(self.sock, self.buffer, timeout)
+        self.seen.append(line)
+        return line
+
+    def expect(self, pattern: str, timeout: float = harness.TIMEOUT) -> list[str]:
+        """Read lines until one matches; return the lines read before it."""
+        regex = re.compile(pattern)
+        before: list[str] = []
+        while not regex.search(line := self.line(timeout)):
+            before.append(line)
+        return before
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def peers():
+    made: list[Peer] = []
+    yield made
+    for peer in made:
+        peer.close()
+
+
+def join(server: harness.Server, peers: list[Peer], name: str | None = None, **kw) -> Peer:
+    """Connect a peer; with a name, wait until the server has confirmed it."""
+    peer = Peer(server.address, name, **kw)
+    peers.append(peer)
+    if name:
+        peer.expect(re.escape(name))  # the server acknowledged the name
+    return peer
+
+
+def test_message_reaches_every_other_client_but_not_the_sender(start_server, peers):
+    server = start_server(FOLDER)
+    ann, bob, eve = (join(server, peers, n) for n in ("ann", "bob", "eve"))
+    ann.say(TEXT)
+    for other in (bob, eve):
+        other.expect(rf"^ann\W.*{re.escape(TEXT)}$")
+    # Whatever the server sent ann because of her own message was queued before bob's
+    # answer, so it would appear among the lines ann reads before that answer.
+    bob.say("answer")
+    before = ann.expect(r"^bob\W.*answer$")
+    assert not any(TEXT in line for line in before), f"the sender got her own message: {before}"
+
+
+def test_client_without_name_is_a_guest(start_server, peers):
+    server = start_server(FOLDER)
+    ann = join(server, peers, "ann")
+    guest = join(server, peers)
+    ann.expect(r"guest-\d+")  # the join notice names the guest
+    guest.say("hello")
+    ann.expect(r"^guest-\d+\W.*hello$")
+
+
+def test_join_and_leave_notices(start_server, start_client, peers):
+    server = start_server(FOLDER)
+    ann = join(server, peers, "ann")
+    zed = start_client(FOLDER, "--port", str(server.port), "--name", "zed")
+    ann.expect(r"\bzed\b")  # told that zed is here
+    zed.send("exit")
+    zed.assert_exit(0)
+    ann.expect(r"\bzed\b")  # told that zed left
+
+
+def test_character_split_across_segments_is_reassembled(start_server, peers):
+    server = start_server(FOLDER)
+    ann, bob = join(server, peers, "ann"), join(server, peers, "bob")
+    ann.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for byte in f"{TEXT}\n".encode():  # one byte per send: letters arrive in pieces
+        ann.sock.sendall(bytes([byte]))
+    bob.expect(rf"^ann\W.*{re.escape(TEXT)}$")
+
+
+def test_invalid_utf8_does_not_break_the_server(start_server, peers):
+    server = start_server(FOLDER)
+    ann, bob = join(server, peers, "ann"), join(server, peers, "bob")
+    ann.sock.sendall(b"bad \xff\xfe bytes\n\x00\x01binary\n")
+    ann.say("still here")
+    bob.expect(r"^ann\W.*still here$")
+
+
+def test_abrupt_reset_mid_line_disturbs_nobody(start_server, peers):
+    server = start_server(FOLDER)
+    ann, bob = join(server, peers, "ann"), join(server, peers, "bob")
+    rude = join(server, peers, "rude")
+    ann.expect(r"\brude\b")
+    rude.sock.sendall(b"half a mess")  # no newline: the line never ends
+    # SO_LINGER with a zero timeout makes close() send a reset instead of a goodbye.
+    rude.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    rude.close()
+    ann.expect(r"\brude\b")  # told that rude is gone
+    bob.say("after the reset")
+    before = ann.expect(r"^bob\W.*after the reset$")
+    assert not any("half a mess" in line for line in before), "an unfinished line was delivered"
+
+
+def test_oversized_line_gets_an_error_and_is_discarded(start_server, peers):
+    server = start_server(FOLDER)
+    ann, bob = join(server, peers, "ann"), join(server, peers, "bob")
+    ann.sock.sendall(b"A" * (100 * 1024) + b"\n")
+    error = ann.line()  # some error line comes back to the sender
+    assert "A" * 1000 not in error
+    ann.say("short one")  # the same connection still works
+    before = bob.expect(r"^ann\W.*short one$")
+    assert not any("A" * 1000 in line for line in before), "the oversized line was delivered"
+
+
+def test_client_that_never_reads_does_not_stall_the_others(start_server, peers):
+    """Another client pushes 16 MB while one member never reads."""
+    server = start_server(FOLDER)
+    # A tiny receive buffer makes the laggard fall behind early. It reads until its name is
+    # confirmed, then never again.
+    lazy = join(server, peers, "lazy", rcvbuf=4096)
+    ann = join(server, peers, "ann")
+    bob = join(server, peers, "bob")
+
+    count, payload = 16_000, "x" * 1000
+    sender = threading.Thread(
+        target=lambda: ann.sock.sendall("".join(f"{i} {payload}\n" for i in range(count)).encode())
+    )
+    sender.start()
+    received = 0
+    dropped_notice = False
+    while received < count:
+        line = bob.line(timeout=30)
+        if line.startswith("ann"):
+            assert line.endswith(f"{received} {payload}"), f"message {received} lost: {line[:60]}"
+            received += 1
+        elif "lazy" in line:
+            dropped_notice = True
+    sender.join()
+    if not dropped_notice:
+        bob.expect(r"\blazy\b", timeout=30)  # the laggard is dropped with a notice
+
+
+def test_ctrl_c_with_clients_connected(start_server, peers):
+    server = start_server(FOLDER)
+    members = [join(server, peers, f"m{i}") for i in range(4)]
+    server.stop()  # exit status 0 within 5 s, no traceback
+    for peer in members:  # every connection is closed, not left hanging
+        peer.sock.settimeout(5)
+        while True:
+            try:
+                data = peer.sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+
+
+def test_sigterm_stops_the_server(start_server, peers):
+    server = start_server(FOLDER)
+    join(server, peers, "ann")
+    server.popen.send_signal(signal.SIGTERM)
+    server.assert_exit(0, timeout=5)
+
+
+def test_restart_on_the_same_port(start_server, peers):
+    server = start_server(FOLDER)
+    join(server, peers, "ann")
+    server.stop()
+    again = start_server(FOLDER, "--port", str(server.port))
+    assert again.port == server.port
+
+
+def test_two_terminal_clients_chat(start_server, start_client):
+    server = start_server(FOLDER)
+    ann = start_client(FOLDER, "--port", str(server.port), "--name", "ann")
+    ann.expect(r"\bann\b")
+    bob = start_client(FOLDER, "--port", str(server.port), "--name", "bob")
+    ann.expect(r"\bbob\b")
+    ann.send(TEXT)
+    bob.expect(rf"^ann\W.*{re.escape(TEXT)}$")
+    bob.send("hi ann")
+    ann.expect(r"^bob\W.*hi ann$")
+    ann.send("exit")
+    ann.assert_exit(0)
+    bob.close_input()
+    bob.assert_exit(0)
+
+
+def test_client_says_when_the_server_goes_away(start_server, start_client):
+    server = start_server(FOLDER)
+    ann = start_client(FOLDER, "--port", str(server.port), "--name", "ann")
+    ann.expect(r"\bann\b")
+    server.stop()
+    code = ann.wait()
+    assert code != 0, "the client should end with an error status when the server goes away"
+    assert ann.stderr.lines, "the client should say that the server went away"
+    ann.assert_no_traceback()
+
+
+def test_client_without_server_says_so(start_client):
+    port = harness.free_port()
+    client = start_client(FOLDER, "--port", str(port))
+    client.assert_exit(1)
+    errors = client.stderr.lines
+    assert len(errors) == 1 and str(port) in errors[0], errors
+
+
+def test_netcat_beside_a_terminal_client(start_server, start_client, nc):
+    server = start_server(FOLDER)
+    ann = start_client(FOLDER, "--port", str(server.port), "--name", "ann")
+    ann.expect(r"\bann\b")
+    netcat = subprocess.Popen(
+        [nc, server.host, str(server.port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        output = harness.Stream(netcat.stdout, "nc stdout")
+        ann.expect(r"guest-\d+")  # nc joined as a guest
+        netcat.stdin.write(f"{TEXT}\n".encode())
+        netcat.stdin.flush()
+        ann.expect(rf"^guest-\d+\W.*{re.escape(TEXT)}$")
+        ann.send("hello nc")
+        output.expect(r"^ann\W.*hello nc$")
+    finally:
+        netcat.kill()
+        netcat.wait()
