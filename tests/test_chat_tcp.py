@@ -147,7 +147,7 @@ def test_client_that_never_reads_does_not_stall_the_others(start_server, peers):
     server = start_server(FOLDER)
     # A tiny receive buffer makes the laggard fall behind early. It reads until its name is
     # confirmed, then never again.
-    lazy = join(server, peers, "lazy", rcvbuf=4096)
+    join(server, peers, "lazy", rcvbuf=4096)  # kept open (and unread) in `peers`
     ann = join(server, peers, "ann")
     bob = join(server, peers, "bob")
 
