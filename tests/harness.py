@@ -6,6 +6,7 @@ same tests grade any implementation that keeps the contract.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import signal
@@ -61,6 +62,17 @@ def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     if extra:
         env.update(extra)
     return env
+
+
+_running: set[subprocess.Popen] = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """However the run ends (a timeout, Ctrl+C of the grader), no script outlives it."""
+    for popen in list(_running):
+        if popen.poll() is None:
+            popen.kill()
 
 
 def _default_sigint() -> None:
@@ -153,6 +165,7 @@ class Proc:
             env=subprocess_env(env),
             **platform_options,
         )
+        _running.add(self.popen)
         self.stdout = Stream(self.popen.stdout, f"{self.label} stdout")
         self.stderr = Stream(self.popen.stderr, f"{self.label} stderr")
 
@@ -222,6 +235,7 @@ class Proc:
         if self.popen.poll() is None:
             self.popen.kill()
             self.popen.wait()
+        _running.discard(self.popen)
         for pipe in (self.popen.stdin, self.popen.stdout, self.popen.stderr):
             if pipe:
                 try:
@@ -238,6 +252,8 @@ class Server(Proc):
         try:
             match = self.stdout.expect(LISTENING, STARTUP_TIMEOUT)
         except AssertionError:
+            match = None
+        if match is None:
             self.kill()
             self.stderr.wait_closed(2)
             pytest.fail(
