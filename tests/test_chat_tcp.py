@@ -11,6 +11,7 @@ import threading
 
 import harness
 import pytest
+from terminal import Terminal
 
 FOLDER = "chat_tcp"
 TEXT = "Привіт усім! สวัสดีครับ 🌍🚀"
@@ -253,3 +254,28 @@ def test_netcat_beside_a_terminal_client(start_server, start_client, nc):
     finally:
         netcat.kill()
         netcat.wait()
+
+
+def test_typing_while_messages_arrive_in_a_terminal(start_server, peers, workdir):
+    """In a real terminal, a message that arrives while you type is printed legibly, what you
+    typed stays visible and is sent whole, and Ctrl+C leaves without a traceback."""
+    server = start_server(FOLDER)
+    term = Terminal(
+        harness.script(FOLDER, "client.py"), ["--port", str(server.port), "--name", "ann"], workdir
+    )
+    try:
+        term.wait_for(r"\bann\b")  # the name is confirmed
+        bob = join(server, peers, "bob")
+        term.wait_for(r"\bbob\b")
+        term.type("hello wor")
+        term.wait_for(r"hello wor")
+        bob.say("incoming message")
+        term.wait_for(r"^bob\W+incoming message$")  # a line of its own, not mixed with typing
+        term.wait_for(r"hello wor$")  # the half-typed line is still on screen
+        term.type("ld\r")
+        bob.expect(r"^ann\W.*hello world$")  # and it was sent whole
+        term.interrupt()
+        term.wait_exit()
+        assert "Traceback" not in term.raw.decode("utf-8", "replace"), term.text()
+    finally:
+        term.close()
