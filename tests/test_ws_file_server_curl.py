@@ -1,0 +1,71 @@
+"""ws_file_server driven by curl, a client nobody here wrote (files, Range, traversal)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+FOLDER = "ws_file_server"
+TEXT = "Привіт, світ! สวัสดีครับ 🌍\n"
+SECRET = "TOP-SECRET-curl"
+
+
+@pytest.fixture
+def curl() -> str:
+    path = shutil.which("curl")
+    if not path:
+        if os.environ.get("CI"):
+            pytest.fail("curl is not installed; .ci/run installs it")
+        pytest.skip("curl is not installed (Debian/Ubuntu: apt-get install curl)")
+    return path
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "hello.txt").write_text(TEXT, encoding="utf-8")
+    (tmp_path / "secret.txt").write_text(SECRET, encoding="utf-8")
+    return root
+
+
+def run_curl(curl: str, *args: str) -> tuple[int, bytes]:
+    """Return the HTTP status and the body."""
+    result = subprocess.run(
+        [curl, "--silent", "--show-error", "--max-time", "20", "--write-out", "\n%{http_code}",
+         *args],
+        capture_output=True, timeout=30, check=True,
+    )  # fmt: skip
+    body, _, status = result.stdout.rpartition(b"\n")
+    return int(status), body
+
+
+def test_curl_gets_a_file(start_server, curl, root):
+    server = start_server(FOLDER, "--root", str(root))
+    status, body = run_curl(curl, server.url("/hello.txt"))
+    assert (status, body.decode("utf-8")) == (200, TEXT)
+
+
+def test_curl_range(start_server, curl, root):
+    server = start_server(FOLDER, "--root", str(root))
+    status, body = run_curl(curl, "--range", "0-5", server.url("/hello.txt"))
+    assert status == 206
+    assert body == TEXT.encode("utf-8")[:6]
+
+
+def test_curl_seed_url_with_the_default_root(start_server, curl):
+    server = start_server(FOLDER)
+    status, body = run_curl(curl, server.url("/myfile1.txt"))
+    assert status == 200 and body
+
+
+@pytest.mark.parametrize("path", ["/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt"])
+def test_curl_path_as_is_cannot_escape_the_root(start_server, curl, root, path):
+    server = start_server(FOLDER, "--root", str(root))
+    status, body = run_curl(curl, "--path-as-is", server.url(path))
+    assert SECRET.encode() not in body, f"{path} served a file outside the root"
+    assert 400 <= status < 500, f"{path}: expected a 4xx refusal, got {status}"
