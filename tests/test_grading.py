@@ -26,9 +26,10 @@ class Variant:
     name: str
     folder: str
     file: str
-    old: str
+    old: str  # replaced by `new`; more pairs in `also`
     new: str
     caught_by: str  # the test (in tests/test_<folder>.py) that must fail
+    also: tuple[tuple[str, str], ...] = ()
 
 
 VARIANTS = [
@@ -67,6 +68,30 @@ VARIANTS = [
         'if member.sock.sendall(text.encode() + b"\\n"):',
         "test_client_that_never_reads_does_not_stall_the_others",
     ),
+    Variant(
+        "serves files outside its root",
+        "ws_file_server", "server.py",
+        'if ".." in PurePosixPath(name).parts:', "if False:",
+        "test_http_never_serves_outside_the_root",
+        also=(("if not path.is_relative_to(root):", "if False:"),),
+    ),
+    Variant(
+        "loses acknowledged log records on a crash (buffered writes)",
+        "ws_chat_json", "server.py",
+        "buffering=0)", "buffering=1 << 20)",
+        "test_kill_mid_burst_loses_nothing_acknowledged",
+    ),
+    Variant(
+        "rewrites the whole log for every message",
+        "ws_chat_json", "server.py",
+        '''"""Add one record; on return it is in the file, and the file is valid JSON again."""''',
+        '''"""Add one record, the obvious (quadratic) way."""
+        if self.path.exists() and self.path.stat().st_size:
+            records = json.loads(self.path.read_text("utf-8")) + [record]
+            self.path.write_text(json.dumps(records, ensure_ascii=False, indent=1), "utf-8")
+            return''',
+        "test_earlier_records_are_never_rewritten",
+    ),
 ]  # fmt: skip
 
 
@@ -77,11 +102,13 @@ def make_variant(variant: Variant, root: Path) -> Path:
         shutil.copytree(harness.REPO / "static", tree / "static")
     path = tree / variant.folder / variant.file
     source = path.read_text("utf-8")
-    assert source.count(variant.old) == 1, (
-        f"variant {variant.name!r} no longer applies: {variant.old!r} is not in "
-        f"{variant.folder}/{variant.file} exactly once; update VARIANTS"
-    )
-    path.write_text(source.replace(variant.old, variant.new), "utf-8")
+    for old, new in ((variant.old, variant.new), *variant.also):
+        assert source.count(old) == 1, (
+            f"variant {variant.name!r} no longer applies: {old!r} is not in "
+            f"{variant.folder}/{variant.file} exactly once; update VARIANTS"
+        )
+        source = source.replace(old, new)
+    path.write_text(source, "utf-8")
     return tree
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import harness
 import pytest
+from terminal import Terminal
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -200,6 +201,28 @@ def test_log_from_an_earlier_run_is_continued(start_server, workdir):
     after = load(log)
     assert after[: len(before)] == before, "the old records must stay, unchanged and first"
     assert said(after)[-1] == (second_id, "from the second run")
+    ws.close()
+
+
+def test_earlier_records_are_never_rewritten(start_server, workdir):
+    """Appending must not read, parse and rewrite the whole file for each message (that costs
+    more with every record): the bytes of the earlier records stay exactly as they were."""
+    log = workdir / "chat-log.json"
+    # One record per line, as this log is written, with unusual spacing inside the record:
+    # json.dump() of the parsed list would tidy it away.
+    earlier = (
+        '[\n{"time":  "2023-10-31T13:45:00",   "client_id": "Client_1",  '
+        '"message":   "Привет от клиента",  "sender": "client"}\n]\n'
+    )
+    log.write_text(earlier, encoding="utf-8")
+    server, _ = start_chat(start_server, workdir)
+    ws, client_id = join(server)
+    say(ws, "one")
+    say(ws, "two")
+    text = log.read_text(encoding="utf-8")
+    kept = earlier.rstrip().removesuffix("]").rstrip()
+    assert text.startswith(kept), f"the earlier record was rewritten:\n{text[:400]}"
+    assert said(load(log))[-2:] == [(client_id, "one"), (client_id, "two")]
     ws.close()
 
 
@@ -528,3 +551,27 @@ def test_json_log_appends_without_rereading_and_repairs_its_tail(tmp_path):
     log.append({"n": 4})
     log.close()
     assert [r["n"] for r in json.loads(path.read_text("utf-8"))] == [0, 1, 2, 4]
+
+
+def test_typing_while_messages_arrive_in_a_terminal(start_server, workdir):
+    """In a real terminal, a message that arrives while you type is printed legibly, what you
+    typed stays visible and is sent whole, and Ctrl+C leaves without a traceback."""
+    server, _ = start_chat(start_server, workdir)
+    term = Terminal(harness.script(FOLDER, "client.py"), ["--port", str(server.port)], workdir)
+    try:
+        term.wait_for(re.escape(GREETING))
+        term_id = term.wait_for(r"Client_\d+")
+        other, other_id = join(server)
+        term.type("hello wor")
+        term.wait_for("hello wor")
+        other.send("incoming message")
+        term.wait_for(rf"^{other_id}\W+incoming message$")  # a line of its own
+        term.wait_for(r"hello wor$")  # the half-typed line is still on screen
+        term.type("ld\r")
+        expect(other, r"Client_\d+\W+hello world$")  # and it was sent whole
+        assert CLIENT_ID.search(term_id)
+        term.interrupt()
+        term.wait_exit()
+        assert "Traceback" not in term.raw.decode("utf-8", "replace"), term.text()
+    finally:
+        term.close()
