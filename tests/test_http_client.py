@@ -1,0 +1,277 @@
+"""http_client: the concurrent aiohttp client (seed 000 task 2) and its offline demo API.
+
+Black-box through ../shared/CONTRACT.md: subprocesses, real sockets, 127.0.0.1 only. To see
+that the client really runs its requests at once, a small HTTP server inside the test holds
+every request until enough of them are in flight together: the server's own view, no clocks.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import re
+import signal
+import socket
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import harness
+import pytest
+
+FOLDER = "http_client"
+GATE_WAIT_SECONDS = 20.0  # how long the gate holds a request before giving up (answer 503)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=harness.TIMEOUT) as reply:
+            return reply.status, reply.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+class Gate:
+    """Counts the requests in flight; each one waits for a ticket before it is answered."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.in_flight = 0
+        self.peak = 0
+        self.waiting = 0  # arrived, not yet given a ticket
+        self.tickets = 0
+        self.paths: list[str] = []
+
+    def enter(self, path: str) -> bool:
+        with self.cond:
+            self.paths.append(path)
+            self.in_flight += 1
+            self.waiting += 1
+            self.peak = max(self.peak, self.in_flight)
+            self.cond.notify_all()
+            ok = self.cond.wait_for(lambda: self.tickets > 0, GATE_WAIT_SECONDS)
+            if ok:
+                self.tickets -= 1
+            self.waiting -= 1
+            return ok
+
+    def leave(self) -> None:
+        with self.cond:
+            self.in_flight -= 1
+            self.cond.notify_all()
+
+    def wait_for_unticketed(self, count: int) -> None:
+        """Wait until `count` requests are held at the gate with no ticket for them yet."""
+        with self.cond:
+            assert self.cond.wait_for(
+                lambda: self.waiting - self.tickets >= count, GATE_WAIT_SECONDS / 2
+            ), (
+                f"expected {count} requests in flight at the same time, "
+                f"saw {self.waiting - self.tickets}: the client does not run them concurrently"
+            )
+
+    def release(self, count: int = 1) -> None:
+        with self.cond:
+            self.tickets += count
+            self.cond.notify_all()
+
+
+@contextmanager
+def gated_server() -> Iterator[tuple[str, Gate]]:
+    """An HTTP server that answers a request only when the test hands it a ticket."""
+    gate = Gate()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            ok = gate.enter(self.path)
+            try:
+                body = json.dumps({"path": self.path}).encode() if ok else b"gate timeout"
+                self.send_response(200 if ok else 503)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            finally:
+                gate.leave()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    class Server(http.server.ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 64  # http.server's default backlog of 5 drops connections
+
+    server = Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", gate
+    finally:
+        gate.release(1000)  # whatever happened, let every held request go
+        server.shutdown()
+        server.server_close()
+
+
+def line_naming(text: str, url: str) -> str:
+    """The output line that names `url` (and not just a longer URL that starts with it)."""
+    pattern = re.compile(re.escape(url) + r"(?![\w/.\-\[%?#])")
+    for line in text.splitlines():
+        if pattern.search(line):
+            return line
+    raise AssertionError(f"no output line names {url!r}; the output was:\n{text}")
+
+
+# --- the demo server --------------------------------------------------------------------------
+
+
+def test_demo_server_endpoints(start_server):
+    server = start_server(FOLDER)
+    status, body = get(server.url("/"))
+    assert status == 200
+    for endpoint in ("/delay/", "/status/", "/json", "/bytes/"):
+        assert endpoint in body.decode("utf-8"), f"GET / does not list {endpoint}"
+    status, body = get(server.url("/json"))
+    assert status == 200
+    json.loads(body.decode("utf-8"))
+    for code in (200, 201, 404, 418, 500, 503):
+        assert get(server.url(f"/status/{code}"))[0] == code
+    status, body = get(server.url("/bytes/12345"))
+    assert (status, len(body)) == (200, 12345)
+    status, body = get(server.url("/delay/0"))
+    assert status == 200
+
+
+def test_demo_server_caps_and_refuses_nonsense(start_server):
+    server = start_server(FOLDER)
+    status, body = get(server.url("/bytes/100000000000"))  # 100 GB: must be capped
+    assert status < 500
+    assert len(body) < 100_000_000_000 and (status != 200 or len(body) > 0)
+    for path in ("/delay/abc", "/delay/-1", "/status/abc", "/status/99999", "/bytes/x"):
+        status, _ = get(server.url(path))
+        assert 400 <= status < 500, f"GET {path} answered {status}, expected a 4xx"
+    # Not HTTP at all: the server answers 400 (or hangs up) and carries on.
+    with harness.connect(server.address) as sock:
+        sock.sendall(b"NONSENSE\r\n\r\n")
+        try:
+            sock.recv(1024)
+        except OSError:
+            pass
+    assert get(server.url("/json"))[0] == 200
+
+
+def test_demo_server_answers_others_while_a_delay_waits(start_server):
+    server = start_server(FOLDER)
+    with harness.connect(server.address) as slow:
+        slow.sendall(f"GET /delay/30 HTTP/1.1\r\nHost: {server.host}\r\n\r\n".encode())
+        # The slow request is in; a blocking server would answer nothing else until it ends.
+        for _ in range(3):
+            assert get(server.url("/json"))[0] == 200
+        slow.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            slow.recv(1)  # the slow answer is still not here: the two overlapped
+    # The teardown then stops the server with a /delay request still pending: within 5 s.
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no SIGTERM to send on Windows")
+def test_demo_server_sigterm_exits_0(start_server):
+    server = start_server(FOLDER)
+    assert get(server.url("/json"))[0] == 200
+    server.popen.send_signal(signal.SIGTERM)
+    server.assert_exit(0, harness.STOP_TIMEOUT)
+
+
+# --- the client -------------------------------------------------------------------------------
+
+
+def test_client_runs_requests_concurrently(start_client):
+    with gated_server() as (base, gate):
+        urls = [f"{base}/delay/{n}" for n in range(1, 11)]
+        client = start_client(FOLDER, *urls, "--timeout", "60")
+        # The gate lets nothing through until all ten requests are in flight at once.
+        gate.wait_for_unticketed(10)
+        gate.release(10)
+        client.assert_exit(0, timeout=30)
+    output = client.stdout.text()
+    for url in urls:
+        assert "200" in line_naming(output, url)
+    assert sorted(gate.paths) == sorted(url.removeprefix(base) for url in urls)
+
+
+def test_limit_bounds_requests_in_flight(start_client):
+    with gated_server() as (base, gate):
+        urls = [f"{base}/delay/{n}" for n in range(1, 7)]
+        client = start_client(FOLDER, *urls, "--limit", "2", "--timeout", "60")
+        for remaining in range(len(urls), 0, -1):
+            gate.wait_for_unticketed(min(2, remaining))
+            gate.release()
+        client.assert_exit(0, timeout=30)
+    assert gate.peak == 2, f"--limit 2 let {gate.peak} requests run at the same time"
+
+
+def test_failing_urls_stay_with_their_own_line(start_server, start_client):
+    server = start_server(FOLDER)
+    # A socket that accepts connections (the kernel does it) but never answers.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        silent_url = f"http://127.0.0.1:{silent.getsockname()[1]}/never"
+        refused_url = f"http://127.0.0.1:{harness.free_port()}/refused"
+        good = [server.url("/json"), server.url("/bytes/4321")]
+        bad = [
+            server.url("/status/404"),
+            server.url("/status/503"),
+            refused_url,
+            silent_url,
+            "http://",
+            "this is not a url",
+        ]
+        client = start_client(FOLDER, bad[0], good[0], *bad[1:], good[1], "--timeout", "2")
+        client.assert_exit(1, timeout=30)
+    output = client.output()
+    for url in bad:
+        line_naming(output, url)  # each failure has its own line that names its URL
+    assert re.search(r"\b200\b", line_naming(output, good[0]))
+    line = line_naming(output, good[1])
+    assert re.search(r"\b200\b", line) and "4321" in line
+
+
+def test_all_good_exits_0(start_server, start_client):
+    server = start_server(FOLDER)
+    urls = [server.url(path) for path in ("/json", "/delay/0.1", "/bytes/2048", "/status/201")]
+    client = start_client(FOLDER, *urls)
+    client.assert_exit(0, timeout=30)
+    for url in urls:
+        line_naming(client.stdout.text(), url)
+
+
+def test_default_urls_come_from_the_demo_server(start_server, start_client):
+    server = start_server(FOLDER)
+    client = start_client(FOLDER, "--host", server.host, "--port", str(server.port))
+    client.wait(timeout=30)
+    client.assert_no_traceback()
+    lines = [line for line in client.stdout.lines if f"{server.host}:{server.port}/" in line]
+    assert len(lines) >= 3, f"expected a line per default URL\n{client.describe()}"
+
+
+def test_demo_server_not_there(start_client):
+    port = harness.free_port()
+    client = start_client(FOLDER, "--port", str(port))
+    client.assert_exit(1, timeout=30)
+    assert f"127.0.0.1:{port}" in client.stderr.text(), client.describe()
+
+
+def test_urls_from_standard_input(start_server, start_client):
+    if harness.grading():
+        pytest.skip("reading URLs from stdin ('-') is this repository's extra, not the task's")
+    server = start_server(FOLDER)
+    client = start_client(FOLDER, "-")
+    urls = [server.url(f"/bytes/{n}") for n in (10, 20, 30)]
+    for url in urls:
+        client.send(url)
+    client.close_input()
+    client.assert_exit(0, timeout=30)
+    for url in urls:
+        line_naming(client.stdout.text(), url)

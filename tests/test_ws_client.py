@@ -1,0 +1,261 @@
+"""ws_client: the aiohttp WebSocket echo server (seed 004) and its client (seed 000 task 3).
+
+Black-box through ../shared/CONTRACT.md: subprocesses, real sockets, 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import sys
+import threading
+import urllib.request
+
+import harness
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
+
+FOLDER = "ws_client"
+UNICODE = ["привіт, світ", "Привет", "สวัสดีครับ", "emoji 🙂🚀👋", "mixed: ё ї ภาษาไทย 🎉"]
+
+
+def ws_url(server: harness.Server) -> str:
+    return server.url("/ws", scheme="ws")
+
+
+# --- the server -----------------------------------------------------------------------------
+
+
+def test_root_answers_hello_world(start_server):
+    server = start_server(FOLDER)
+    with urllib.request.urlopen(server.url("/", scheme="http"), timeout=harness.TIMEOUT) as reply:
+        assert reply.status == 200
+        assert reply.read().decode("utf-8").strip() == "Hello, world"
+
+
+def test_text_gets_answer_appended_and_binary_comes_back_as_binary(start_server):
+    server = start_server(FOLDER)
+    with ws_connect(ws_url(server), open_timeout=harness.TIMEOUT) as ws:
+        for text in ["Hello, WebSocket!", *UNICODE, "x" * 200_000]:
+            ws.send(text)
+            assert ws.recv(timeout=harness.TIMEOUT) == text + "/answer"
+        payload = bytes(range(256)) + "ї🙂".encode() + b"\xff\xfe"  # not valid UTF-8
+        ws.send(payload)
+        reply = ws.recv(timeout=harness.TIMEOUT)
+        assert isinstance(reply, bytes), "a binary frame must be echoed as binary"
+        assert reply == payload
+
+
+def test_text_close_closes_the_connection(start_server):
+    server = start_server(FOLDER)
+    with ws_connect(ws_url(server), open_timeout=harness.TIMEOUT) as ws:
+        ws.send("close")
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=harness.TIMEOUT)
+        assert closed.value.rcvd is not None, "the server must send a close frame"
+        assert closed.value.rcvd.code == 1000
+    # The server is still there for the next client.
+    with ws_connect(ws_url(server), open_timeout=harness.TIMEOUT) as ws:
+        ws.send("again")
+        assert ws.recv(timeout=harness.TIMEOUT) == "again/answer"
+
+
+def test_many_clients_at_once(start_server):
+    server = start_server(FOLDER)
+    with contextlib.ExitStack() as stack:
+        clients = [
+            stack.enter_context(ws_connect(ws_url(server), open_timeout=harness.TIMEOUT))
+            for _ in range(20)
+        ]
+        # All are connected before any is answered: the server serves them side by side.
+        for number, ws in enumerate(clients):
+            ws.send(f"client {number} 🙂")
+        for number, ws in reversed(list(enumerate(clients))):
+            assert ws.recv(timeout=harness.TIMEOUT) == f"client {number} 🙂/answer"
+
+
+def test_bad_clients_do_not_hurt_the_server(start_server):
+    server = start_server(FOLDER)
+    with ws_connect(ws_url(server), open_timeout=harness.TIMEOUT) as bystander:
+        # Not HTTP at all.
+        with harness.connect(server.address) as sock:
+            sock.sendall(b"GARBAGE\r\n\r\n")
+            harness.recv_until(sock, lambda data: b"\r\n\r\n" in data)
+        # A client that vanishes in the middle of a frame.
+        with harness.connect(server.address) as sock:
+            sock.sendall(
+                b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            harness.recv_until(sock, lambda data: b"\r\n\r\n" in data)
+            sock.sendall(b"\x81\xfe\x10\x00\x00\x00\x00\x00half")  # masked text, 4096 bytes
+        # A message far bigger than any echo needs: refused, with a close code.
+        with ws_connect(ws_url(server), open_timeout=harness.TIMEOUT, max_size=None) as big:
+            big.send("x" * (16 * 1024 * 1024))
+            with pytest.raises(ConnectionClosed):
+                big.recv(timeout=30)
+        bystander.send("still here")
+        assert bystander.recv(timeout=harness.TIMEOUT) == "still here/answer"
+
+
+def test_ctrl_c_sends_1001_to_open_sockets(start_server):
+    server = start_server(FOLDER)
+    with ws_connect(ws_url(server), open_timeout=harness.TIMEOUT) as ws:
+        ws.send("hi")
+        assert ws.recv(timeout=harness.TIMEOUT) == "hi/answer"
+        server.interrupt()
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=harness.STOP_TIMEOUT)
+        assert closed.value.rcvd is not None, "the server must send a close frame"
+        assert closed.value.rcvd.code == 1001
+    server.assert_exit(0, harness.STOP_TIMEOUT)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no SIGTERM to send on Windows")
+def test_sigterm_closes_sockets_and_exits_0(start_server):
+    server = start_server(FOLDER)
+    with ws_connect(ws_url(server), open_timeout=harness.TIMEOUT) as ws:
+        ws.send("hi")
+        assert ws.recv(timeout=harness.TIMEOUT) == "hi/answer"
+        server.popen.send_signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=harness.STOP_TIMEOUT)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    server.assert_exit(0, harness.STOP_TIMEOUT)
+
+
+def test_server_with_closed_stdin_keeps_serving(start_server):
+    server = start_server(FOLDER, stdin=subprocess.PIPE)
+    server.close_input()
+    with ws_connect(ws_url(server), open_timeout=harness.TIMEOUT) as ws:
+        ws.send("ping")
+        assert ws.recv(timeout=harness.TIMEOUT) == "ping/answer"
+
+
+# --- the client -----------------------------------------------------------------------------
+
+
+def test_one_shot_message(start_server, start_client):
+    server = start_server(FOLDER)
+    client = start_client(FOLDER, "--url", ws_url(server), "--message", "Hello, WebSocket!")
+    client.expect(r"^Hello, WebSocket!/answer$")
+    client.assert_exit(0)
+
+
+def test_host_and_port_pick_the_default_path(start_server, start_client):
+    server = start_server(FOLDER)
+    client = start_client(
+        FOLDER, "--host", server.host, "--port", str(server.port), "--message", "ї"
+    )
+    client.expect(r"^ї/answer$")
+    client.assert_exit(0)
+
+
+def test_interactive_lines_in_order_then_exit(start_server, start_client):
+    server = start_server(FOLDER)
+    client = start_client(FOLDER, "--url", ws_url(server))
+    for text in UNICODE:
+        client.send(text)
+        client.expect("^" + text + "/answer$")
+    long_text = "довге повідомлення 🙂 " * 5000
+    client.send(long_text)
+    reply = client.expect(r"/answer$", timeout=30).string
+    assert reply == long_text + "/answer", "the long message came back changed"
+    client.send("exit")
+    client.assert_exit(0)
+
+
+def test_end_of_input_waits_for_every_reply(start_server, start_client):
+    server = start_server(FOLDER)
+    client = start_client(FOLDER, "--url", ws_url(server))
+    for number in range(50):
+        client.send(f"message {number} ✓")
+    client.close_input()
+    client.assert_exit(0, timeout=30)
+    replies = [line for line in client.stdout.lines if line.endswith("/answer")]
+    assert replies == [f"message {number} ✓/answer" for number in range(50)]
+
+
+def test_binary_option_sends_binary_frames(start_server, start_client):
+    server = start_server(FOLDER)
+    client = start_client(FOLDER, "--url", ws_url(server), "--binary", "--message", "бінарне 🙂")
+    line = client.expect(r"бінарне 🙂")
+    # The server appends /answer to text only, so a binary frame comes back unchanged.
+    assert "/answer" not in line.string
+    client.assert_exit(0)
+
+
+def test_close_message_ends_the_client_cleanly(start_server, start_client):
+    server = start_server(FOLDER)
+    client = start_client(FOLDER, "--url", ws_url(server))
+    client.send("before")
+    client.expect(r"^before/answer$")
+    client.send("close")
+    # The server closes the connection; the client must notice without more input.
+    client.assert_exit(0)
+
+
+def test_server_shutdown_ends_an_interactive_client(start_server, start_client):
+    server = start_server(FOLDER)
+    client = start_client(FOLDER, "--url", ws_url(server))
+    client.send("hello")
+    client.expect(r"^hello/answer$")
+    server.stop()
+    client.wait()
+    client.assert_no_traceback()
+
+
+def test_refused_connection_is_one_line_and_status_1(start_client):
+    port = harness.free_port()
+    client = start_client(FOLDER, "--port", str(port), "--message", "hi")
+    client.assert_exit(1)
+    assert f"127.0.0.1:{port}" in client.stderr.text()
+    assert len(client.stderr.text().strip().splitlines()) == 1, client.describe()
+
+
+@pytest.mark.parametrize("path", ["/nope", "/"], ids=["wrong-path", "plain-http-page"])
+def test_failed_handshake_is_one_line_and_status_1(start_server, start_client, path):
+    server = start_server(FOLDER)
+    url = server.url(path, scheme="ws")
+    client = start_client(FOLDER, "--url", url, "--message", "hi")
+    client.assert_exit(1)
+    assert len(client.stderr.text().strip().splitlines()) == 1, client.describe()
+    assert f"{server.host}:{server.port}" in client.stderr.text()
+
+
+def test_ctrl_c_on_a_waiting_client(start_server, start_client):
+    server = start_server(FOLDER)
+    client = start_client(FOLDER, "--url", ws_url(server))
+    client.send("one")
+    client.expect(r"^one/answer$")
+    client.interrupt()
+    client.wait()
+    client.assert_no_traceback()
+
+
+def test_slow_reader_does_not_stall_others(start_server):
+    """A client that never reads its replies must not stop the server answering others."""
+    server = start_server(FOLDER)
+    with ws_connect(ws_url(server), open_timeout=harness.TIMEOUT) as stalled:
+        stop = threading.Event()
+
+        def flood() -> None:
+            try:
+                while not stop.is_set():
+                    stalled.send("y" * 65536)
+            except Exception:
+                pass  # the server may give up on a client that never reads: allowed
+
+        flooder = threading.Thread(target=flood, daemon=True)
+        flooder.start()
+        try:
+            with ws_connect(ws_url(server), open_timeout=harness.TIMEOUT) as ws:
+                for number in range(5):
+                    ws.send(f"fine {number}")
+                    assert ws.recv(timeout=harness.TIMEOUT) == f"fine {number}/answer"
+        finally:
+            stop.set()
+            stalled.socket.close()  # unblocks a send() stuck on a full socket buffer
+            flooder.join(harness.TIMEOUT)
