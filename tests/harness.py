@@ -145,9 +145,11 @@ class Proc:
         cwd: Path,
         stdin=subprocess.PIPE,
         env: dict[str, str] | None = None,
+        command: list[str] | None = None,
     ) -> None:
+        """Run the Python script `path` with `args`, or any other program: `command`."""
         self.path = path
-        self.label = f"{path.parent.name}/{path.name}"
+        self.label = f"{path.parent.name}/{path.name}" if not command else Path(path).name
         self.args = [str(a) for a in args]
         platform_options: dict = {}
         if sys.platform == "win32":
@@ -157,7 +159,7 @@ class Proc:
             # children would inherit that: give each script the default Ctrl+C behaviour.
             platform_options["preexec_fn"] = _default_sigint
         self.popen = subprocess.Popen(
-            [sys.executable, str(path), *self.args],
+            command or [sys.executable, str(path), *self.args],
             cwd=cwd,
             stdin=stdin,
             stdout=subprocess.PIPE,

@@ -23,6 +23,7 @@ import urllib.request
 
 import harness
 import pytest
+from terminal import Terminal
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -451,3 +452,42 @@ def test_runs_under_the_uvicorn_command(procs):
             proc.kill()
         stderr.wait_closed(2)
     assert "Traceback" not in stderr.text()
+
+
+# --- real third-party clients and a real terminal ------------------------------------------
+
+
+def test_websocat_joins_the_chat(server, peers, start_tool, websocat):
+    ann = peers(server, "ann")
+    tool = start_tool(
+        websocat, "--text", "--linemode-strip-newlines", server.url("/ws?name=cat", "ws")
+    )
+    ann.expect(notice_about("cat"))  # it joined
+    tool.send("meow ✓")
+    ann.expect(lambda m: m == "cat: meow ✓")
+    tool.expect("^cat: meow ✓$")  # the sender gets it too
+    tool.close_input()
+    assert tool.wait() == 0
+
+
+def test_typing_while_messages_arrive_in_a_terminal(server, peers, workdir):
+    """In a real terminal, a message that arrives while you type is printed legibly, what you
+    typed stays visible and is sent whole, and Ctrl+C leaves without a traceback."""
+    term = Terminal(
+        harness.script(FOLDER, "client.py"), ["--port", str(server.port), "--name", "ann"], workdir
+    )
+    try:
+        bob = peers(server, "bob")
+        bob.expect(notice_about("ann"))  # ann is in the room
+        term.type("hello wor")
+        term.wait_for("hello wor")
+        bob.send("incoming message")
+        term.wait_for(r"^bob\W+incoming message$")  # a line of its own
+        term.wait_for(r"hello wor$")  # the half-typed line is still on screen
+        term.type("ld\r")
+        bob.expect(lambda m: m == "ann: hello world")  # and it was sent whole
+        term.interrupt()
+        term.wait_exit()
+        assert "Traceback" not in term.raw.decode("utf-8", "replace"), term.text()
+    finally:
+        term.close()

