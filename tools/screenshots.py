@@ -20,17 +20,9 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-# A headless run as root on a machine without a network (see tests/browser.py).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(REPO / "tests"))
+from browser import launch  # noqa: E402  (the tests' way to start Debian's Chromium)
+
 VIEWPORT = {"width": 900, "height": 620}
 
 
@@ -92,7 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch(playwright)
         with server("ws_file_server") as base:
             file_page(browser.new_page(viewport=VIEWPORT), base, args.out)
         with server("fastapi_chat") as base:
