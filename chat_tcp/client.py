@@ -84,7 +84,8 @@ def main() -> None:
         while (line := input(PROMPT)).strip().lower() != "exit":
             conn.sendall(line.encode("utf-8") + b"\n")
     except (EOFError, KeyboardInterrupt):
-        pass  # end of input, or Ctrl+C: leave like `exit` does
+        if PROMPT:
+            print()  # end the prompt's line, so the shell's prompt starts on a line of its own
     except OSError:
         server_gone.set()
 
