@@ -285,9 +285,15 @@ def connect(address: tuple[str, int], timeout: float = TIMEOUT) -> socket.socket
     return sock
 
 
-def recv_until(sock: socket.socket, predicate, timeout: float = TIMEOUT, limit: int = 1 << 30):
-    """Read from a socket until predicate(buffer) holds; return the buffer."""
-    data = bytearray()
+def recv_until(
+    sock: socket.socket,
+    predicate,
+    timeout: float = TIMEOUT,
+    limit: int = 1 << 30,
+    data: bytearray | None = None,
+) -> bytes:
+    """Read from a socket into `data` until predicate(data) holds; return what was read."""
+    data = bytearray() if data is None else data
     deadline = time.monotonic() + timeout
     while not predicate(data):
         remaining = deadline - time.monotonic()
@@ -313,19 +319,7 @@ def recv_until(sock: socket.socket, predicate, timeout: float = TIMEOUT, limit: 
 
 def recv_line(sock: socket.socket, buffer: bytearray, timeout: float = TIMEOUT) -> str:
     """Read one newline-terminated line, keeping any extra bytes in `buffer`."""
-    deadline = time.monotonic() + timeout
-    while b"\n" not in buffer:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise AssertionError(f"no complete line within {timeout:.0f} s: {bytes(buffer)!r}")
-        sock.settimeout(remaining)
-        try:
-            chunk = sock.recv(65536)
-        except TimeoutError:
-            continue
-        if not chunk:
-            raise AssertionError(f"connection closed before a full line: {bytes(buffer)!r}")
-        buffer += chunk
+    recv_until(sock, lambda data: b"\n" in data, timeout, data=buffer)
     line, _, rest = bytes(buffer).partition(b"\n")
     buffer[:] = rest
     return line.decode("utf-8")
