@@ -16,6 +16,7 @@ the paths it sees, so the value must be attached: `--solutions=DIR`.
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """On failure, add what the test checks and what each script it ran printed."""
     report = yield
     if report.failed:
-        doc = (getattr(item, "obj", None).__doc__ or "").strip() if hasattr(item, "obj") else ""
+        doc = inspect.cleandoc(getattr(getattr(item, "obj", None), "__doc__", None) or "")
         if doc and call.when == "call":
             report.sections.append(("what this test checks", doc))
         for proc in item.funcargs.get("procs", []) if hasattr(item, "funcargs") else []:

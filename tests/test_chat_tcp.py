@@ -69,6 +69,8 @@ def join(server: harness.Server, peers: list[Peer], name: str | None = None, **k
 
 
 def test_message_reaches_every_other_client_but_not_the_sender(start_server, peers):
+    """A message reaches every other member as `ann: text` and is not sent back to its sender
+    (chat_tcp README, Protocol: 'a message to everyone else')."""
     server = start_server(FOLDER)
     ann, bob, eve = (join(server, peers, n) for n in ("ann", "bob", "eve"))
     ann.say(TEXT)
@@ -82,6 +84,8 @@ def test_message_reaches_every_other_client_but_not_the_sender(start_server, pee
 
 
 def test_client_without_name_is_a_guest(start_server, peers):
+    """A client that never sends /name is `guest-N`: the others are told it joined and see its
+    messages under that name (chat_tcp README, Protocol)."""
     server = start_server(FOLDER)
     ann = join(server, peers, "ann")
     guest = join(server, peers)
@@ -91,6 +95,8 @@ def test_client_without_name_is_a_guest(start_server, peers):
 
 
 def test_join_and_leave_notices(start_server, start_client, peers):
+    """Members get a notice naming a client when it joins and when it leaves with `exit`, and that
+    client exits 0 (chat_tcp README, Protocol: `* ...` notices; CONTRACT clients 3)."""
     server = start_server(FOLDER)
     ann = join(server, peers, "ann")
     zed = start_client(FOLDER, "--port", str(server.port), "--name", "zed")
@@ -101,6 +107,8 @@ def test_join_and_leave_notices(start_server, start_client, peers):
 
 
 def test_character_split_across_segments_is_reassembled(start_server, peers):
+    """A message sent one byte per TCP segment, so letters arrive in pieces, is delivered whole
+    (chat_tcp README: framing; CONTRACT text)."""
     server = start_server(FOLDER)
     ann, bob = join(server, peers, "ann"), join(server, peers, "bob")
     ann.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -110,6 +118,8 @@ def test_character_split_across_segments_is_reassembled(start_server, peers):
 
 
 def test_invalid_utf8_does_not_break_the_server(start_server, peers):
+    """Invalid UTF-8 and binary bytes break neither the server nor the sender's session: its next
+    message is still delivered (CONTRACT servers 5)."""
     server = start_server(FOLDER)
     ann, bob = join(server, peers, "ann"), join(server, peers, "bob")
     ann.sock.sendall(b"bad \xff\xfe bytes\n\x00\x01binary\n")
@@ -118,6 +128,8 @@ def test_invalid_utf8_does_not_break_the_server(start_server, peers):
 
 
 def test_abrupt_reset_mid_line_disturbs_nobody(start_server, peers):
+    """A client that resets its connection mid-line is announced as gone, its unfinished line is
+    dropped, and the others chat on (CONTRACT servers 5; chat_tcp README: framing)."""
     server = start_server(FOLDER)
     ann, bob = join(server, peers, "ann"), join(server, peers, "bob")
     rude = join(server, peers, "rude")
@@ -133,11 +145,13 @@ def test_abrupt_reset_mid_line_disturbs_nobody(start_server, peers):
 
 
 def test_oversized_line_gets_an_error_and_is_discarded(start_server, peers):
+    """A 100 KiB line (the limit is 64 KiB) gets an error line back, is not delivered, and the
+    sender's connection keeps working (chat_tcp README: framing; CONTRACT servers 5)."""
     server = start_server(FOLDER)
     ann, bob = join(server, peers, "ann"), join(server, peers, "bob")
     ann.sock.sendall(b"A" * (100 * 1024) + b"\n")
     error = ann.line()  # some error line comes back to the sender
-    assert "A" * 1000 not in error
+    assert "A" * 1000 not in error, f"expected a short error line, got back {error[:80]!r}..."
     ann.say("short one")  # the same connection still works
     before = bob.expect(r"^ann\W.*short one$")
     assert not any("A" * 1000 in line for line in before), "the oversized line was delivered"
@@ -172,6 +186,8 @@ def test_client_that_never_reads_does_not_stall_the_others(start_server, peers):
 
 
 def test_ctrl_c_with_clients_connected(start_server, peers):
+    """Ctrl+C with 4 members connected: exit status 0 within 5 s, no traceback, and every connection
+    is closed, not left hanging (CONTRACT servers 4)."""
     server = start_server(FOLDER)
     members = [join(server, peers, f"m{i}") for i in range(4)]
     server.stop()  # exit status 0 within 5 s, no traceback
@@ -187,6 +203,8 @@ def test_ctrl_c_with_clients_connected(start_server, peers):
 
 
 def test_sigterm_stops_the_server(start_server, peers):
+    """SIGTERM with a member connected: the server exits with status 0 within 5 s, no traceback
+    (CONTRACT servers 4)."""
     server = start_server(FOLDER)
     join(server, peers, "ann")
     server.popen.send_signal(signal.SIGTERM)
@@ -194,14 +212,19 @@ def test_sigterm_stops_the_server(start_server, peers):
 
 
 def test_restart_on_the_same_port(start_server, peers):
+    """Right after Ctrl+C the server starts again on the same --port (CONTRACT servers 1 and 4)."""
     server = start_server(FOLDER)
     join(server, peers, "ann")
     server.stop()
     again = start_server(FOLDER, "--port", str(server.port))
-    assert again.port == server.port
+    assert again.port == server.port, (
+        f"started with --port {server.port}, it listens on {again.port}"
+    )
 
 
 def test_two_terminal_clients_chat(start_server, start_client):
+    """Two client.py processes chat both ways in Cyrillic, Thai and emoji; `exit` and the end of
+    input each end a client with status 0 (CONTRACT clients 2 and 3, CONTRACT text)."""
     server = start_server(FOLDER)
     ann = start_client(FOLDER, "--port", str(server.port), "--name", "ann")
     ann.expect(r"\bann\b")
@@ -218,6 +241,8 @@ def test_two_terminal_clients_chat(start_server, start_client):
 
 
 def test_client_says_when_the_server_goes_away(start_server, start_client):
+    """When the server stops, a connected client.py says so on stderr and exits by itself with a
+    non-zero status, no traceback (chat_tcp README, Try: 'Stop the server')."""
     server = start_server(FOLDER)
     ann = start_client(FOLDER, "--port", str(server.port), "--name", "ann")
     ann.expect(r"\bann\b")
@@ -229,14 +254,20 @@ def test_client_says_when_the_server_goes_away(start_server, start_client):
 
 
 def test_client_without_server_says_so(start_client):
+    """With no server listening, the client prints one line to stderr naming the address and exits
+    with status 1, no traceback (CONTRACT clients 4)."""
     port = harness.free_port()
     client = start_client(FOLDER, "--port", str(port))
     client.assert_exit(1)
     errors = client.stderr.lines
-    assert len(errors) == 1 and str(port) in errors[0], errors
+    assert len(errors) == 1 and str(port) in errors[0], (
+        f"expected one line on stderr naming 127.0.0.1:{port}, got {errors}"
+    )
 
 
 def test_netcat_beside_a_terminal_client(start_server, start_client, nc):
+    """netcat joins as a guest beside client.py and the two exchange messages both ways (chat_tcp
+    README, Try: two client.py windows and an nc window)."""
     server = start_server(FOLDER)
     ann = start_client(FOLDER, "--port", str(server.port), "--name", "ann")
     ann.expect(r"\bann\b")

@@ -37,7 +37,16 @@ def echo_in_random_chunks(address: tuple[str, int], payload: bytes, seed: int) -
         return echoed
 
 
+def first_difference(a: bytes, b: bytes) -> int:
+    """The index of the first byte where a and b differ (or where the shorter one ends)."""
+    return next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+
+
 def test_one_message_comes_back_whole(start_server, start_client):
+    """`client.py --message TEXT` prints the echo of a Cyrillic, Thai and emoji message as one line
+    and exits 0 (seed 000 task 1; CONTRACT text)."""
     server = start_server(FOLDER)
     client = start_client(FOLDER, "--port", str(server.port), "--message", TEXT)
     client.expect(f"^{TEXT}$")
@@ -45,6 +54,8 @@ def test_one_message_comes_back_whole(start_server, start_client):
 
 
 def test_interactive_lines_until_exit(start_server, start_client):
+    """Each typed line is echoed on a line of its own, in order; `exit` ends the client with 0 and
+    nothing typed after it is sent (CONTRACT clients 2 and 3)."""
     server = start_server(FOLDER)
     client = start_client(FOLDER, "--port", str(server.port))
     for line in ["first", TEXT, "   spaced   "]:
@@ -57,6 +68,8 @@ def test_interactive_lines_until_exit(start_server, start_client):
 
 
 def test_end_of_input_ends_the_client(start_server, start_client):
+    """The end of input ends the client with status 0, but only after the echo it is still owed is
+    printed (CONTRACT clients 3)."""
     server = start_server(FOLDER)
     client = start_client(FOLDER, "--port", str(server.port))
     client.send("last one")
@@ -81,6 +94,8 @@ def test_long_reply_is_printed_whole(start_server, start_client):
 
 
 def test_many_clients_at_once_with_large_multibyte_payloads(start_server):
+    """20 clients at once send large multibyte texts in random-sized pieces and each gets back
+    exactly its own bytes (echo_tcp README: a thread per client, TCP is a byte stream)."""
     server = start_server(FOLDER)
     payloads = [(f"{i}:{TEXT}\n" * (2000 + 300 * i)).encode() for i in range(20)]
     with ThreadPoolExecutor(len(payloads)) as pool:
@@ -93,7 +108,10 @@ def test_many_clients_at_once_with_large_multibyte_payloads(start_server):
             )
         )
     for i, (sent, echoed) in enumerate(zip(payloads, results, strict=True)):
-        assert echoed == sent, f"client {i}: echo differs from what it sent"
+        assert echoed == sent, (
+            f"client {i}: sent {len(sent)} bytes, got {len(echoed)} back; first difference at "
+            f"byte {first_difference(sent, echoed)}"
+        )
 
 
 def test_second_client_is_served_while_the_first_stays_connected(start_server):
@@ -107,6 +125,8 @@ def test_second_client_is_served_while_the_first_stays_connected(start_server):
 
 
 def test_client_without_server_says_so(start_client):
+    """With no server listening, the client prints one line to stderr naming the address and exits
+    with status 1, no traceback (CONTRACT clients 4)."""
     port = harness.free_port()
     client = start_client(FOLDER, "--port", str(port), "--message", "hi")
     client.assert_exit(1)
@@ -117,6 +137,7 @@ def test_client_without_server_says_so(start_client):
 
 
 def test_client_ctrl_c_has_no_traceback(start_server, start_client):
+    """Ctrl+C on a connected client ends it without a traceback (CONTRACT clients 4)."""
     server = start_server(FOLDER)
     client = start_client(FOLDER, "--port", str(server.port))
     client.send("ready")
@@ -127,7 +148,8 @@ def test_client_ctrl_c_has_no_traceback(start_server, start_client):
 
 
 def test_netcat_is_a_client(start_server, nc, procs, workdir):
-
+    """netcat, a client nobody here wrote, gets its two lines echoed back byte for byte (echo_tcp
+    README, Try: `nc 127.0.0.1 12345`)."""
     server = start_server(FOLDER)
     result = subprocess.run(
         [nc, "-N", server.host, str(server.port)],
@@ -135,10 +157,14 @@ def test_netcat_is_a_client(start_server, nc, procs, workdir):
         capture_output=True,
         timeout=10,
     )
-    assert result.stdout.decode() == f"{TEXT}\nsecond line\n"
+    assert result.stdout.decode() == f"{TEXT}\nsecond line\n", (
+        f"nc sent two lines and got back {result.stdout!r}; nc's stderr: {result.stderr!r}"
+    )
 
 
 def test_ctrl_c_with_idle_clients_connected(start_server):
+    """Ctrl+C with 5 clients connected: exit status 0 within 5 s, no traceback, and every client
+    connection is closed, not left hanging (CONTRACT servers 4)."""
     server = start_server(FOLDER)
     clients = [harness.connect(server.address) for _ in range(5)]
     try:
@@ -155,7 +181,8 @@ def test_ctrl_c_with_idle_clients_connected(start_server):
 
 
 def test_sigterm_stops_the_server(start_server):
-
+    """SIGTERM with a client connected: the server exits with status 0 within 5 s, no traceback
+    (CONTRACT servers 4)."""
     server = start_server(FOLDER)
     with harness.connect(server.address):
         server.popen.send_signal(signal.SIGTERM)
@@ -163,6 +190,8 @@ def test_sigterm_stops_the_server(start_server):
 
 
 def test_restart_on_the_same_port_right_after_ctrl_c(start_server):
+    """Right after Ctrl+C the server starts again on the same --port and serves (CONTRACT servers 1;
+    echo_tcp README: SO_REUSEADDR)."""
     server = start_server(FOLDER)
     with harness.connect(server.address) as sock:
         sock.sendall(b"x\n")
@@ -171,7 +200,9 @@ def test_restart_on_the_same_port_right_after_ctrl_c(start_server):
         # the port again needs SO_REUSEADDR.
         server.stop()
     again = start_server(FOLDER, "--port", str(server.port))
-    assert again.port == server.port
+    assert again.port == server.port, (
+        f"started with --port {server.port}, it listens on {again.port}"
+    )
     with harness.connect(again.address) as sock:
         sock.sendall(b"again\n")
         assert harness.recv_line(sock, bytearray()) == "again"

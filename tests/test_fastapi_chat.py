@@ -187,6 +187,8 @@ def read_close_code(sock: socket.socket, timeout: float = WAIT) -> int | None:
 
 
 def test_page_is_served_with_its_ids(server):
+    """`GET /` is the chat page with its ids; it connects to location.host and shows received text
+    with textContent, never innerHTML (seed 001; fastapi_chat README)."""
     with urllib.request.urlopen(server.url("/"), timeout=WAIT) as response:
         assert response.status == 200
         assert response.headers.get_content_type() == "text/html"
@@ -194,7 +196,7 @@ def test_page_is_served_with_its_ids(server):
     for element_id in ("name", "message", "send", "messages", "status"):
         assert re.search(rf"""id=["']?{element_id}["'\s>]""", page), f"no #{element_id}"
     assert "location.host" in page, "the page must connect to the server it came from"
-    assert "localhost:8000" not in page
+    assert "localhost:8000" not in page, "the page must not hard-code localhost:8000"
     unsafe = re.search(r"\.(inner|outer)HTML\s*\+?=|insertAdjacentHTML\(|document\.write", page)
     assert not unsafe, f"received text must be shown with textContent, not {unsafe.group()}"
 
@@ -203,17 +205,23 @@ def test_page_is_served_with_its_ids(server):
 
 
 def test_echo_answers_every_text_with_a_reply_containing_it(server, peers):
+    """/echo answers every text message (Unicode and 30 kB too) with a text reply containing it
+    (seed 001; fastapi_chat README, Protocol)."""
     peer = peers(server, path="/echo")
     for text in ("hello", UNICODE, "x" * 30000):
         peer.send(text)
         reply = peer.expect(lambda m: True)
-        assert isinstance(reply, str) and text in reply
+        assert isinstance(reply, str) and text in reply, (
+            f"sent {text[:40]!r} ({len(text)} characters), got back {reply!r:.100}"
+        )
 
 
 # --- the chat room -------------------------------------------------------------------------
 
 
 def test_every_message_reaches_every_named_client_sender_included(server, peers):
+    """20 named clients each send a message; every client, the sender too, gets all 20 messages
+    as `name: text` (fastapi_chat README, Protocol)."""
     names = [f"user{i}" for i in range(20)]
     room = [peers(server, name) for name in names]
     for name, peer in zip(names, room, strict=True):
@@ -225,12 +233,16 @@ def test_every_message_reaches_every_named_client_sender_included(server, peers)
 
 
 def test_a_client_without_a_name_gets_a_guest_name(server, peers):
+    """Without ?name= a client is guest-N: its message comes back as `guest-N: text` (fastapi_chat
+    README, Protocol)."""
     guest = peers(server)
     guest.send("who am I?")
     assert re.fullmatch(r"guest-\d+: who am I\?", guest.expect(lambda m: "who am I?" in m))
 
 
 def test_join_and_leave_notices(server, peers):
+    """Members get a notice naming a client when it joins and when it leaves, and the room carries
+    on (fastapi_chat README, Protocol)."""
     ann = peers(server, "ann")
     bob = peers(server, "bob")
     ann.expect(notice_about("bob"))  # bob joined
@@ -241,13 +253,17 @@ def test_join_and_leave_notices(server, peers):
 
 
 def test_blank_binary_and_oversized_messages_are_not_broadcast(server, peers):
+    """Blank, binary and 2 MiB messages are never broadcast: the sender gets an error notice (or a
+    close 1009) (fastapi_chat README, Protocol; CONTRACT servers 5)."""
     ann = peers(server, "ann")
     bob = peers(server, "bob")
     ann.expect(notice_about("bob"))
     bob.send("   ")
     bob.send(b"\x00\x01binary")
     reply = bob.expect(lambda m: True)  # a polite error, to bob only
-    assert isinstance(reply, str) and not reply.startswith("bob:")
+    assert isinstance(reply, str) and not reply.startswith("bob:"), (
+        f"a blank or binary message must get an error notice, got {reply!r}"
+    )
     try:
         bob.send("y" * (2 * 1024 * 1024))  # refused: an error or a close 1009, never shared
     except ConnectionClosed:
@@ -257,7 +273,9 @@ def test_blank_binary_and_oversized_messages_are_not_broadcast(server, peers):
     assert ann.expect(lambda m: isinstance(m, str) and m.startswith(("ann: ", "bob: "))) == (
         "ann: after"
     )
-    assert not any(isinstance(m, bytes) or len(m) > 100_000 for m in ann.messages)
+    assert not any(isinstance(m, bytes) or len(m) > 100_000 for m in ann.messages), (
+        "bob's binary or oversized message reached ann"
+    )
 
 
 def push_until_dropped(pushers: dict[str, Peer], watcher: Peer, laggard: str) -> dict[str, int]:
@@ -296,6 +314,8 @@ WINDOW = 8  # messages a pusher may have on the way
 
 
 def test_a_client_that_never_reads_is_dropped_and_the_others_get_everything(server, peers):
+    """A client that never reads is dropped with a notice while the readers get every message in
+    order (fastapi_chat: one slow client must not stall the room)."""
     readers = [peers(server, f"reader{i}") for i in range(3)]
     pushers = {name: peers(server, name) for name in ("pusher0", "pusher1")}
     laggard = raw_handshake(server, "/ws?name=slowpoke", rcvbuf=4096)
@@ -312,17 +332,19 @@ def test_a_client_that_never_reads_is_dropped_and_the_others_get_everything(serv
             while (message := reader.expect(lambda m, p=name: m.startswith(f"{p}: "))) != (
                 f"{name}: done"
             ):
-                assert message.endswith(CHUNK)
+                assert message.endswith(CHUNK), f"a message arrived changed: {message[:40]!r}..."
                 received.append(int(message.split()[1]))
             assert received == list(range(sent[name])), "a reader missed or reordered messages"
     # The laggard's connection ends once it reads again: a close frame (1008 or 1013 with
     # this server) after what it had not read, or a closed connection.
     code = read_close_code(laggard)
-    assert code in (None, 1008, 1013), code
+    assert code in (None, 1008, 1013), f"the laggard got close code {code}"
     laggard.close()
 
 
 def test_clients_that_reset_mid_broadcast_do_not_hurt_the_others(server, peers):
+    """10 clients that reset their connections mid-broadcast make no reader miss a message and cause
+    no traceback (fastapi_chat README, design point 3; CONTRACT servers 5)."""
     readers = [peers(server, f"reader{i}") for i in range(3)]
     pusher = peers(server, "pusher")
     victims = [raw_handshake(server, f"/ws?name=victim{i}") for i in range(10)]
@@ -340,7 +362,7 @@ def test_clients_that_reset_mid_broadcast_do_not_hurt_the_others(server, peers):
         numbers = []
         while (message := reader.expect(lambda m: m.startswith("pusher: "))) != "pusher: done":
             numbers.append(int(message.split()[1]))
-        assert numbers == list(range(300))
+        assert numbers == list(range(300)), "a reader missed or reordered messages"
     # The fixture then stops the server and checks it printed no traceback.
 
 
@@ -348,6 +370,8 @@ def test_clients_that_reset_mid_broadcast_do_not_hurt_the_others(server, peers):
 
 
 def test_ctrl_c_sends_a_close_frame_and_exits_cleanly(server, peers):
+    """Ctrl+C sends chat and echo clients a close frame 1001 or 1012 and exits 0 within 5 s, no
+    traceback (CONTRACT servers 4)."""
     ann = peers(server, "ann")
     echo = peers(server, path="/echo")
     server.stop()  # Ctrl+C: exit status 0 within 5 s, no traceback
@@ -357,6 +381,8 @@ def test_ctrl_c_sends_a_close_frame_and_exits_cleanly(server, peers):
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM is Unix only")
 def test_sigterm_exits_cleanly(server, peers):
+    """SIGTERM: exit status 0 within 5 s and a close frame 1001 or 1012 to a client (CONTRACT
+    servers 4)."""
     ann = peers(server, "ann")
     server.popen.send_signal(signal.SIGTERM)
     server.assert_exit(0, harness.STOP_TIMEOUT)
@@ -364,6 +390,8 @@ def test_sigterm_exits_cleanly(server, peers):
 
 
 def test_ctrl_c_with_a_client_that_stopped_reading(server, peers):
+    """Ctrl+C still exits within 5 s when a client has stopped reading and its buffers are full
+    (CONTRACT servers 4; fastapi_chat README: timeout_graceful_shutdown)."""
     ann = peers(server, "ann")
     laggard = raw_handshake(server, "/ws?name=slowpoke", rcvbuf=4096)
     ann.expect(notice_about("slowpoke"))
@@ -377,6 +405,8 @@ def test_ctrl_c_with_a_client_that_stopped_reading(server, peers):
 
 
 def test_two_clients_chat(server, start_client):
+    """Two client.py processes chat, each sees every message (its own too), and `exit` and the end
+    of input end them with status 0 (CONTRACT clients 2 and 3; fastapi_chat README)."""
     ann = start_client(FOLDER, "--port", str(server.port), "--name", "ann")
     ann.send("ready")
     ann.expect("^ann: ready$")  # ann is in the room
@@ -395,6 +425,8 @@ def test_two_clients_chat(server, start_client):
 
 
 def test_client_gets_its_replies_before_leaving_at_end_of_input(server, start_client):
+    """At the end of input the client prints all 30 of its own messages back, in order, before it
+    exits 0 (CONTRACT clients 3)."""
     ann = start_client(FOLDER, "--port", str(server.port), "--name", "ann")
     for number in range(30):
         ann.send(f"line {number} ✓")
@@ -407,6 +439,8 @@ def test_client_gets_its_replies_before_leaving_at_end_of_input(server, start_cl
 
 
 def test_client_when_the_server_is_not_there(start_client):
+    """With no server listening, the client prints one line to stderr naming the address and exits
+    with status 1 (CONTRACT clients 4)."""
     port = harness.free_port()
     client = start_client(FOLDER, "--port", str(port))
     client.assert_exit(1)
@@ -415,6 +449,8 @@ def test_client_when_the_server_is_not_there(start_client):
 
 
 def test_client_when_the_server_goes_away(server, start_client):
+    """When the server stops, the client notices and ends by itself without a traceback (CONTRACT
+    clients 4)."""
     ann = start_client(FOLDER, "--port", str(server.port), "--name", "ann")
     ann.send("ready")
     ann.expect("^ann: ready$")
@@ -427,6 +463,8 @@ def test_client_when_the_server_goes_away(server, start_client):
 
 
 def test_runs_under_the_uvicorn_command(procs):
+    """`uvicorn server:app`, the seed's way to run it, serves the page and /echo and stops on Ctrl+C
+    without a traceback (seed 001; fastapi_chat README: Run it)."""
     folder = harness.script(FOLDER).parent
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "server:app", "--port", "0"],
@@ -458,6 +496,8 @@ def test_runs_under_the_uvicorn_command(procs):
 
 
 def test_websocat_joins_the_chat(server, peers, start_tool, websocat):
+    """websocat joins the room as `cat`; its message reaches the others and itself (fastapi_chat
+    README: try it with a third-party client)."""
     ann = peers(server, "ann")
     tool = start_tool(
         websocat, "--text", "--linemode-strip-newlines", server.url("/ws?name=cat", "ws")

@@ -24,6 +24,8 @@ def open_chat(browser, server, name: str):
 
 
 def test_two_pages_chat_and_show_text_as_text(start_server, browser):
+    """A message with HTML in it shows in both pages as those characters, never as elements, and the
+    input is cleared (fastapi_chat README: the page uses textContent)."""
     server = start_server("fastapi_chat")
     ann = open_chat(browser, server, "ann")
     bob = open_chat(browser, server, "bob")
@@ -34,11 +36,15 @@ def test_two_pages_chat_and_show_text_as_text(start_server, browser):
         item = page.locator("#messages li", has_text="ann: <b>bold")
         item.wait_for()
         assert item.text_content() == f"ann: {text}"
-        assert page.locator("#messages img, #messages b").count() == 0
+        assert page.locator("#messages img, #messages b").count() == 0, (
+            "the message's markup became HTML elements in the page"
+        )
     assert ann.input_value("#message") == ""
 
 
 def test_page_disables_send_and_reconnects_when_the_server_restarts(start_server, browser):
+    """When the server stops, the page disables Send and says it is offline; it reconnects by itself
+    when the server is back (fastapi_chat README, What to try)."""
     server = start_server("fastapi_chat")
     page = open_chat(browser, server, "ann")
     server.stop()

@@ -130,6 +130,8 @@ def line_naming(text: str, url: str) -> str:
 
 
 def test_demo_server_endpoints(start_server):
+    """The demo API answers every endpoint in the README's table: / lists them, /json, /status/N,
+    /bytes/N and /delay/0 (http_client README: The demo API)."""
     server = start_server(FOLDER)
     status, body = get(server.url("/"))
     assert status == 200
@@ -147,10 +149,15 @@ def test_demo_server_endpoints(start_server):
 
 
 def test_demo_server_caps_and_refuses_nonsense(start_server):
+    """The demo API caps /bytes, answers bad numbers with a 4xx (never a 500) and survives bytes
+    that are not HTTP (http_client README: 'Nonsense gets a 400'; CONTRACT servers 5)."""
     server = start_server(FOLDER)
     status, body = get(server.url("/bytes/100000000000"))  # 100 GB: must be capped
-    assert status < 500
-    assert len(body) < 100_000_000_000 and (status != 200 or len(body) > 0)
+    assert status < 500, f"GET /bytes/100000000000 answered {status}, expected a cap or a 4xx"
+    assert len(body) < 100_000_000_000 and (status != 200 or len(body) > 0), (
+        f"GET /bytes/100000000000 answered {status} with {len(body)} bytes: expected at most "
+        "the cap (10 MiB), or a 4xx"
+    )
     for path in ("/delay/abc", "/delay/-1", "/status/abc", "/status/99999", "/bytes/x"):
         status, _ = get(server.url(path))
         assert 400 <= status < 500, f"GET {path} answered {status}, expected a 4xx"
@@ -161,10 +168,12 @@ def test_demo_server_caps_and_refuses_nonsense(start_server):
             sock.recv(1024)
         except OSError:
             pass
-    assert get(server.url("/json"))[0] == 200
+    assert get(server.url("/json"))[0] == 200, "after a request that is not HTTP, GET /json failed"
 
 
 def test_demo_server_answers_others_while_a_delay_waits(start_server):
+    """While a /delay/30 request waits, the demo server still answers other requests at once
+    (http_client README: `await asyncio.sleep()` in /delay)."""
     server = start_server(FOLDER)
     with harness.connect(server.address) as slow:
         slow.sendall(f"GET /delay/30 HTTP/1.1\r\nHost: {server.host}\r\n\r\n".encode())
@@ -179,6 +188,8 @@ def test_demo_server_answers_others_while_a_delay_waits(start_server):
 
 @pytest.mark.skipif(sys.platform == "win32", reason="no SIGTERM to send on Windows")
 def test_demo_server_sigterm_exits_0(start_server):
+    """SIGTERM makes the demo server exit with status 0 within 5 s and print no traceback
+    (CONTRACT servers 4)."""
     server = start_server(FOLDER)
     assert get(server.url("/json"))[0] == 200
     server.popen.send_signal(signal.SIGTERM)
@@ -189,6 +200,8 @@ def test_demo_server_sigterm_exits_0(start_server):
 
 
 def test_client_runs_requests_concurrently(start_client):
+    """All 10 URLs are in flight at the same time (the test's server counts them) and each gets a
+    line with 200 (seed 000 task 2: `asyncio.gather`; http_client README)."""
     with gated_server() as (base, gate):
         urls = [f"{base}/delay/{n}" for n in range(1, 11)]
         client = start_client(FOLDER, *urls, "--timeout", "60")
@@ -203,6 +216,8 @@ def test_client_runs_requests_concurrently(start_client):
 
 
 def test_limit_bounds_requests_in_flight(start_client):
+    """With `--limit 2` exactly 2 requests run at the same time, never more (http_client README:
+    `--limit N`, a semaphore)."""
     with gated_server() as (base, gate):
         urls = [f"{base}/delay/{n}" for n in range(1, 7)]
         client = start_client(FOLDER, *urls, "--limit", "2", "--timeout", "60")
@@ -214,6 +229,8 @@ def test_limit_bounds_requests_in_flight(start_client):
 
 
 def test_failing_urls_stay_with_their_own_line(start_server, start_client):
+    """404, 503, refused, silent and malformed URLs each get a line naming the URL, the good URLs
+    still print 200, exit status 1 (http_client README: errors stay with their URL)."""
     server = start_server(FOLDER)
     # A socket that accepts connections (the kernel does it) but never answers.
     with socket.create_server(("127.0.0.1", 0)) as silent:
@@ -235,10 +252,14 @@ def test_failing_urls_stay_with_their_own_line(start_server, start_client):
         line_naming(output, url)  # each failure has its own line that names its URL
     assert re.search(r"\b200\b", line_naming(output, good[0]))
     line = line_naming(output, good[1])
-    assert re.search(r"\b200\b", line) and "4321" in line
+    assert re.search(r"\b200\b", line) and "4321" in line, (
+        f"expected status 200 and the size 4321 on the line for {good[1]}, got {line!r}"
+    )
 
 
 def test_all_good_exits_0(start_server, start_client):
+    """When every URL succeeds, the client prints a line naming each one and exits with status 0
+    (http_client README: 'Exit status 0 when every URL succeeded')."""
     server = start_server(FOLDER)
     urls = [server.url(path) for path in ("/json", "/delay/0.1", "/bytes/2048", "/status/201")]
     client = start_client(FOLDER, *urls)
@@ -248,6 +269,8 @@ def test_all_good_exits_0(start_server, start_client):
 
 
 def test_default_urls_come_from_the_demo_server(start_server, start_client):
+    """With no URLs, the client fetches a default set from the demo server at --host/--port: at
+    least 3 lines naming it (http_client README: Run it; CONTRACT clients 1)."""
     server = start_server(FOLDER)
     client = start_client(FOLDER, "--host", server.host, "--port", str(server.port))
     client.wait(timeout=30)
@@ -257,6 +280,8 @@ def test_default_urls_come_from_the_demo_server(start_server, start_client):
 
 
 def test_demo_server_not_there(start_client):
+    """With the demo server not running, the client names 127.0.0.1:PORT on stderr and exits with
+    status 1, no traceback (CONTRACT clients 4)."""
     port = harness.free_port()
     client = start_client(FOLDER, "--port", str(port))
     client.assert_exit(1, timeout=30)
@@ -264,6 +289,8 @@ def test_demo_server_not_there(start_client):
 
 
 def test_urls_from_standard_input(start_server, start_client):
+    """`client.py -` reads URLs from standard input, one per line, until the end of input, and
+    prints a line for each (http_client README: '`-` reads URLs from standard input')."""
     if harness.grading():
         pytest.skip("reading URLs from stdin ('-') is this repository's extra, not the task's")
     server = start_server(FOLDER)

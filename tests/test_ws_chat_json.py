@@ -115,6 +115,8 @@ def say(ws: ClientConnection, text: str) -> None:
 
 
 def test_greeting_is_the_first_frame_and_names_the_client(start_server, workdir):
+    """Every newcomer first gets the greeting `Добро пожаловать в чат!`, then its own id Client_N,
+    different for each client (seed 002; ws_chat_json README, Protocol)."""
     server, _ = start_chat(start_server, workdir)
     first, first_id = join(server)
     second, second_id = join(server)
@@ -124,6 +126,8 @@ def test_greeting_is_the_first_frame_and_names_the_client(start_server, workdir)
 
 
 def test_newcomer_sees_recent_history(start_server, workdir):
+    """A client that joins later is sent the recent messages first (ws_chat_json README, Protocol:
+    'the last K messages')."""
     server, _ = start_chat(start_server, workdir)
     alice, _ = join(server)
     say(alice, "раз 🙂")
@@ -136,6 +140,8 @@ def test_newcomer_sees_recent_history(start_server, workdir):
 
 
 def test_message_is_acknowledged_and_fanned_out_with_the_sender_id(start_server, workdir):
+    """A message is acknowledged to its sender as `You said: text` and reaches the others as
+    `Client_N: text` (seed 002; ws_chat_json README, Protocol)."""
     server, _ = start_chat(start_server, workdir)
     members = [join(server) for _ in range(5)]
     (sender, sender_id), others = members[0], members[1:]
@@ -149,6 +155,8 @@ def test_message_is_acknowledged_and_fanned_out_with_the_sender_id(start_server,
 
 
 def test_log_records_every_message_and_event_and_stays_valid(start_server, workdir):
+    """The log is a valid JSON array after each acknowledged message; records have the README's
+    fields, and connect and disconnect are logged (seed 002; ws_chat_json README, log format)."""
     server, log = start_chat(start_server, workdir)
     ws, client_id = join(server)
     texts = ["первое", "second ✓", "ที่สาม 🎉"]
@@ -168,7 +176,9 @@ def test_log_records_every_message_and_event_and_stays_valid(start_server, workd
     server.stop()
     records = load(log)
     leaving = [r for r in records if r.get("event") == "disconnect"]
-    assert len(leaving) == 1 and leaving[0]["client_id"] == client_id
+    assert len(leaving) == 1 and leaving[0]["client_id"] == client_id, (
+        f"expected one disconnect record for {client_id}, got {leaving}"
+    )
     assert "status" in leaving[0] and leaving[0]["status"], "a disconnect records its status"
 
 
@@ -179,6 +189,8 @@ def datetime_from_iso(text: str) -> None:
 
 
 def test_log_is_created_in_the_current_directory_by_default(start_server, workdir):
+    """Without --log, the log is messages.json in the current working directory (ws_chat_json
+    README: Run it)."""
     server = start_server(FOLDER)
     ws, client_id = join(server)
     say(ws, "hello")
@@ -187,6 +199,8 @@ def test_log_is_created_in_the_current_directory_by_default(start_server, workdi
 
 
 def test_log_from_an_earlier_run_is_continued(start_server, workdir):
+    """A restarted server continues the log of the earlier run; the old records stay first and
+    unchanged (ws_chat_json README: 'a log from an earlier run is continued')."""
     server, log = start_chat(start_server, workdir)
     ws, _ = join(server)
     say(ws, "from the first run")
@@ -226,6 +240,8 @@ def test_earlier_records_are_never_rewritten(start_server, workdir):
 
 
 def test_burst_from_several_clients_is_logged_exactly_once(start_server, workdir):
+    """8 clients send 25 messages each without waiting: every message is acknowledged and logged
+    exactly once (ws_chat_json README: two records can never interleave)."""
     server, log = start_chat(start_server, workdir)
     clients, per_client = 8, 25
     members = [join(server) for _ in range(clients)]
@@ -249,12 +265,17 @@ def test_burst_from_several_clients_is_logged_exactly_once(start_server, workdir
     assert not errors, errors[0]
     logged = said(load(log))
     expected = {(cid, f"{cid} message {n} ✓") for _, cid in members for n in range(per_client)}
-    assert len(logged) == len(expected) and set(logged) == expected
+    assert len(logged) == len(expected) and set(logged) == expected, (
+        f"{len(expected)} messages were sent and {len(logged)} logged: "
+        f"{len(expected - set(logged))} missing, {len(logged) - len(set(logged))} logged twice"
+    )
     for ws, _ in members:
         ws.close()
 
 
 def test_kill_mid_burst_loses_nothing_acknowledged(start_server, workdir):
+    """After kill -9 mid-burst the log is valid JSON holding every acknowledged message, and a
+    restart continues it (ws_chat_json README: survives kill -9; CONTRACT servers 4)."""
     server, log = start_chat(start_server, workdir)
     ws, client_id = join(server)
     acknowledged: list[str] = []
@@ -279,11 +300,14 @@ def test_kill_mid_burst_loses_nothing_acknowledged(start_server, workdir):
     except ConnectionClosed:
         pass
     sender.join(TIMEOUT)
-    assert len(acknowledged) >= kill_after
+    assert len(acknowledged) >= kill_after, (
+        f"only {len(acknowledged)} messages were acknowledged before the connection ended"
+    )
 
     records = load(log)  # valid JSON right after the kill
     logged = set(said(records))
-    assert {(client_id, text) for text in acknowledged} <= logged
+    lost = {(client_id, text) for text in acknowledged} - logged
+    assert not lost, f"{len(lost)} acknowledged messages are not in the log: {sorted(lost)[:3]}"
 
     server, _ = start_chat(start_server, workdir)
     ws, new_id = join(server)
@@ -295,6 +319,8 @@ def test_kill_mid_burst_loses_nothing_acknowledged(start_server, workdir):
 
 
 def test_restart_repairs_a_torn_last_record(start_server, workdir):
+    """A log whose last record a crash cut in half is repaired at the next start: complete records
+    stay, new ones follow (ws_chat_json README: the unfinished last line is dropped)."""
     server, log = start_chat(start_server, workdir)
     ws, client_id = join(server)
     say(ws, "kept one")
@@ -305,7 +331,7 @@ def test_restart_repairs_a_torn_last_record(start_server, workdir):
     # What a crash in the middle of appending one more record leaves behind: the closing
     # bracket gone and half a record after the last complete one.
     text = log.read_text(encoding="utf-8").rstrip()
-    assert text.endswith("]")
+    assert text.endswith("]"), f"after a clean stop the log must end with ']': ...{text[-80:]!r}"
     log.write_text(text[:-1].rstrip() + ',\n{"time": "2024-01-01T00:00:00", "cli', "utf-8")
 
     server, _ = start_chat(start_server, workdir)
@@ -319,6 +345,8 @@ def test_restart_repairs_a_torn_last_record(start_server, workdir):
 
 
 def test_exit_closes_with_1000_and_the_goodbye(start_server, workdir):
+    """`exit` closes the session with code 1000 and the reason `Сессия завершена. До свидания!`, and
+    the disconnect is logged (seed 002; ws_chat_json README, Protocol)."""
     server, log = start_chat(start_server, workdir)
     ws, client_id = join(server)
     ws.send("exit")
@@ -331,6 +359,8 @@ def test_exit_closes_with_1000_and_the_goodbye(start_server, workdir):
 
 
 def test_ctrl_c_closes_every_client_with_1001_and_the_goodbye(start_server, workdir):
+    """Ctrl+C closes every client with 1001 and the goodbye reason, exits 0 within 5 s, and the log
+    has the last message and every disconnect (ws_chat_json README; CONTRACT servers 4)."""
     server, log = start_chat(start_server, workdir)
     members = [join(server) for _ in range(3)]
     say(members[0][0], "last words")
@@ -347,6 +377,8 @@ def test_ctrl_c_closes_every_client_with_1001_and_the_goodbye(start_server, work
 
 
 def test_operator_console_through_a_pipe(start_server, workdir):
+    """A line written to the server's standard input reaches every client and is logged with sender
+    `server` (seed 003: the operator talks to everyone; ws_chat_json README)."""
     server, log = start_chat(start_server, workdir, stdin=subprocess.PIPE)
     members = [join(server) for _ in range(2)]
     text = "Внимание: сервер говорит 📢"
@@ -354,7 +386,9 @@ def test_operator_console_through_a_pipe(start_server, workdir):
     for ws, _ in members:
         expect(ws, re.escape(text))
     # The record is written before the frames go out.
-    assert any(r.get("sender") == "server" and r["message"] == text for r in load(log))
+    assert any(r.get("sender") == "server" and r["message"] == text for r in load(log)), (
+        "the operator's line is not in the log as a record with sender 'server'"
+    )
     for ws, _ in members:
         ws.close()
 
@@ -365,6 +399,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def test_closed_stdin_keeps_serving_without_spinning(start_server, workdir):
+    """A server whose standard input is closed keeps serving and does not spin or keep printing
+    (CONTRACT servers 6)."""
     server, _ = start_chat(start_server, workdir, stdin=subprocess.PIPE)
     server.close_input()
     ws, _ = join(server)
@@ -383,6 +419,8 @@ def test_closed_stdin_keeps_serving_without_spinning(start_server, workdir):
 
 
 def test_oversized_message_closes_only_that_client_with_1009(start_server, workdir):
+    """A message over 64 KiB closes only its sender, with code 1009; the other clients carry on
+    (ws_chat_json README: close codes; CONTRACT servers 5)."""
     server, _ = start_chat(start_server, workdir)
     healthy, _ = join(server)
     greedy, _ = join(server)
@@ -391,7 +429,9 @@ def test_oversized_message_closes_only_that_client_with_1009(start_server, workd
     except (ConnectionClosed, OSError):
         pass  # the server may close before all of it is sent
     closed = closed_by_server(greedy)
-    assert closed.rcvd is not None and closed.rcvd.code == 1009
+    assert closed.rcvd is not None and closed.rcvd.code == 1009, (
+        f"expected a close frame with code 1009, got {closed.rcvd}"
+    )
     say(healthy, "all fine here")
     newcomer, _ = join(server)
     expect(newcomer, re.escape("all fine here"))
@@ -400,11 +440,15 @@ def test_oversized_message_closes_only_that_client_with_1009(start_server, workd
 
 
 def test_binary_frame_gets_an_error_and_the_session_goes_on(start_server, workdir):
+    """A binary frame gets a text error frame, not an acknowledgement, and the session goes on
+    (ws_chat_json README, Protocol: `* error: ...`; CONTRACT servers 5)."""
     server, _ = start_chat(start_server, workdir)
     ws, _ = join(server)
     ws.send(b"\x00\x01binary")
     reply = ws.recv(timeout=TIMEOUT)
-    assert isinstance(reply, str) and not reply.startswith("You said")
+    assert isinstance(reply, str) and not reply.startswith("You said"), (
+        f"a binary frame must get a text error frame, got {reply!r}"
+    )
     say(ws, "text works")
     ws.close()
 
@@ -413,6 +457,8 @@ def test_binary_frame_gets_an_error_and_the_session_goes_on(start_server, workdi
 
 
 def test_two_clients_chat_and_exit(start_server, start_client, workdir):
+    """Two client.py processes (--port and --url) chat; `exit` and the end of input each end a
+    client after the goodbye, with status 0 (CONTRACT clients 1-3; ws_chat_json README)."""
     server, _ = start_chat(start_server, workdir)
     alice = start_client(FOLDER, "--port", str(server.port))
     alice.expect("^" + re.escape(GREETING))
@@ -431,6 +477,8 @@ def test_two_clients_chat_and_exit(start_server, start_client, workdir):
 
 
 def test_client_gets_every_reply_before_end_of_input_ends_it(start_server, start_client, workdir):
+    """At the end of input the client prints all 20 acknowledgements it is owed before it exits 0
+    (CONTRACT clients 3)."""
     server, _ = start_chat(start_server, workdir)
     client = start_client(FOLDER, "--port", str(server.port))
     texts = [f"строка {n} ✓" for n in range(20)]
@@ -443,6 +491,8 @@ def test_client_gets_every_reply_before_end_of_input_ends_it(start_server, start
 
 
 def test_client_without_server_prints_one_line_and_exits_1(start_client):
+    """With no server listening, the client prints one line to stderr naming the address and exits
+    with status 1 (CONTRACT clients 4)."""
     port = harness.free_port()
     client = start_client(FOLDER, "--port", str(port))
     client.assert_exit(1)
@@ -451,6 +501,8 @@ def test_client_without_server_prints_one_line_and_exits_1(start_client):
 
 
 def test_client_says_so_when_the_server_goes_away(start_server, start_client, workdir):
+    """When the server stops, the client says so (on stderr, or by printing the goodbye) and exits
+    by itself without a traceback (ws_chat_json README: Ctrl+C on the server)."""
     server, _ = start_chat(start_server, workdir)
     client = start_client(FOLDER, "--port", str(server.port))
     client.expect("^" + re.escape(GREETING))
@@ -464,6 +516,8 @@ def test_client_says_so_when_the_server_goes_away(start_server, start_client, wo
 
 
 def test_websocat_is_a_client(start_server, workdir, start_tool, websocat):
+    """websocat, a client nobody here wrote, gets the greeting and `You said: ...`, and ends cleanly
+    after `exit` (ws_chat_json README: With a third-party client)."""
     server, _ = start_chat(start_server, workdir)
     tool = start_tool(websocat, "--text", "--no-close", server.url())
     tool.expect("^" + re.escape(GREETING))
@@ -475,6 +529,8 @@ def test_websocat_is_a_client(start_server, workdir, start_tool, websocat):
 
 
 def test_python_m_websockets_is_a_client(start_server, workdir, start_tool):
+    """`python -m websockets` gets the greeting and the acknowledgement, and sees close code 1000
+    and the goodbye after `exit` (ws_chat_json README: With a third-party client)."""
     server, _ = start_chat(start_server, workdir)
     tool = start_tool(sys.executable, "-m", "websockets", server.url())
     tool.expect(re.escape(GREETING))
@@ -490,6 +546,8 @@ def test_python_m_websockets_is_a_client(start_server, workdir, start_tool):
 
 @pytest.mark.unit
 def test_json_log_appends_without_rereading_and_repairs_its_tail(tmp_path):
+    """Unit test of this repo's JsonLog: created with its first record, valid after every append, a
+    torn last record dropped when reopened (ws_chat_json README: How it is written)."""
     # Loaded under a name of its own: other folders have a server.py too.
     spec = importlib.util.spec_from_file_location(
         "ws_chat_json_server", harness.REPO / FOLDER / "server.py"

@@ -29,6 +29,7 @@ def ws_url(server: harness.Server) -> str:
 
 
 def test_root_answers_hello_world(start_server):
+    """`GET /` on the same port answers 200 with `Hello, world` (ws_client README, Protocol)."""
     server = start_server(FOLDER)
     with urllib.request.urlopen(server.url("/", scheme="http"), timeout=harness.TIMEOUT) as reply:
         assert reply.status == 200
@@ -36,6 +37,8 @@ def test_root_answers_hello_world(start_server):
 
 
 def test_text_gets_answer_appended_and_binary_comes_back_as_binary(start_server):
+    """A text message X (Unicode, 200 kB too) comes back as `X/answer`; a binary message comes back
+    as the same bytes, in a binary frame (ws_client README, Protocol)."""
     server = start_server(FOLDER)
     with ws_connect(ws_url(server), open_timeout=harness.TIMEOUT) as ws:
         for text in ["Hello, WebSocket!", *UNICODE, "x" * 200_000]:
@@ -49,6 +52,8 @@ def test_text_gets_answer_appended_and_binary_comes_back_as_binary(start_server)
 
 
 def test_text_close_closes_the_connection(start_server):
+    """The text `close` makes the server close the connection with code 1000, and it still serves
+    the next client (ws_client README, Protocol)."""
     server = start_server(FOLDER)
     with ws_connect(ws_url(server), open_timeout=harness.TIMEOUT) as ws:
         ws.send("close")
@@ -63,6 +68,8 @@ def test_text_close_closes_the_connection(start_server):
 
 
 def test_many_clients_at_once(start_server):
+    """20 clients connected at the same time each get `X/answer` for their own message: the server
+    serves them side by side, not one after another (ws_client README, Protocol)."""
     server = start_server(FOLDER)
     with contextlib.ExitStack() as stack:
         clients = [
@@ -77,6 +84,8 @@ def test_many_clients_at_once(start_server):
 
 
 def test_bad_clients_do_not_hurt_the_server(start_server):
+    """Bytes that are not HTTP, a client that vanishes mid-frame and a 16 MiB message (closed with a
+    code) do not disturb a connected client (CONTRACT servers 5; ws_client README, Protocol)."""
     server = start_server(FOLDER)
     with ws_connect(ws_url(server), open_timeout=harness.TIMEOUT) as bystander:
         # Not HTTP at all.
@@ -101,6 +110,8 @@ def test_bad_clients_do_not_hurt_the_server(start_server):
 
 
 def test_ctrl_c_sends_1001_to_open_sockets(start_server):
+    """Ctrl+C sends an open WebSocket a close frame with code 1001 and the server exits 0 within 5 s
+    (CONTRACT servers 4; ws_client README)."""
     server = start_server(FOLDER)
     with ws_connect(ws_url(server), open_timeout=harness.TIMEOUT) as ws:
         ws.send("hi")
@@ -115,6 +126,8 @@ def test_ctrl_c_sends_1001_to_open_sockets(start_server):
 
 @pytest.mark.skipif(sys.platform == "win32", reason="no SIGTERM to send on Windows")
 def test_sigterm_closes_sockets_and_exits_0(start_server):
+    """SIGTERM, like Ctrl+C, sends open WebSockets close code 1001 and the server exits 0 within 5 s
+    (CONTRACT servers 4)."""
     server = start_server(FOLDER)
     with ws_connect(ws_url(server), open_timeout=harness.TIMEOUT) as ws:
         ws.send("hi")
@@ -122,11 +135,14 @@ def test_sigterm_closes_sockets_and_exits_0(start_server):
         server.popen.send_signal(signal.SIGTERM)
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=harness.STOP_TIMEOUT)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001, (
+            f"expected a close frame with code 1001, got {closed.value.rcvd}"
+        )
     server.assert_exit(0, harness.STOP_TIMEOUT)
 
 
 def test_server_with_closed_stdin_keeps_serving(start_server):
+    """A server whose standard input is closed keeps answering (CONTRACT servers 6)."""
     server = start_server(FOLDER, stdin=subprocess.PIPE)
     server.close_input()
     with ws_connect(ws_url(server), open_timeout=harness.TIMEOUT) as ws:
@@ -138,6 +154,8 @@ def test_server_with_closed_stdin_keeps_serving(start_server):
 
 
 def test_one_shot_message(start_server, start_client):
+    """`client.py --message TEXT` prints the one reply `TEXT/answer` and exits 0 (seed 000 task 3;
+    ws_client README: Run it)."""
     server = start_server(FOLDER)
     client = start_client(FOLDER, "--url", ws_url(server), "--message", "Hello, WebSocket!")
     client.expect(r"^Hello, WebSocket!/answer$")
@@ -145,6 +163,8 @@ def test_one_shot_message(start_server, start_client):
 
 
 def test_host_and_port_pick_the_default_path(start_server, start_client):
+    """--host and --port make the client connect to ws://HOST:PORT/ws, the default path (CONTRACT
+    clients 1)."""
     server = start_server(FOLDER)
     client = start_client(
         FOLDER, "--host", server.host, "--port", str(server.port), "--message", "ї"
@@ -154,6 +174,8 @@ def test_host_and_port_pick_the_default_path(start_server, start_client):
 
 
 def test_interactive_lines_in_order_then_exit(start_server, start_client):
+    """Typed lines are answered one line each, in order, a 120 kB line comes back unchanged, and
+    `exit` ends the client with 0 (CONTRACT clients 2 and 3, CONTRACT text)."""
     server = start_server(FOLDER)
     client = start_client(FOLDER, "--url", ws_url(server))
     for text in UNICODE:
@@ -168,6 +190,8 @@ def test_interactive_lines_in_order_then_exit(start_server, start_client):
 
 
 def test_end_of_input_waits_for_every_reply(start_server, start_client):
+    """At the end of input the client waits for the 50 replies it is owed and prints them in order
+    before it exits 0 (CONTRACT clients 3)."""
     server = start_server(FOLDER)
     client = start_client(FOLDER, "--url", ws_url(server))
     for number in range(50):
@@ -179,6 +203,8 @@ def test_end_of_input_waits_for_every_reply(start_server, start_client):
 
 
 def test_binary_option_sends_binary_frames(start_server, start_client):
+    """`--binary` sends lines as binary frames: the server echoes them unchanged, without `/answer`
+    (ws_client README, Protocol)."""
     server = start_server(FOLDER)
     client = start_client(FOLDER, "--url", ws_url(server), "--binary", "--message", "бінарне 🙂")
     line = client.expect(r"бінарне 🙂")
@@ -188,6 +214,8 @@ def test_binary_option_sends_binary_frames(start_server, start_client):
 
 
 def test_close_message_ends_the_client_cleanly(start_server, start_client):
+    """After `close` the server closes the connection; the client notices by itself and exits 0
+    (ws_client README, Protocol)."""
     server = start_server(FOLDER)
     client = start_client(FOLDER, "--url", ws_url(server))
     client.send("before")
@@ -198,6 +226,8 @@ def test_close_message_ends_the_client_cleanly(start_server, start_client):
 
 
 def test_server_shutdown_ends_an_interactive_client(start_server, start_client):
+    """When the server stops, a connected client ends by itself without a traceback (ws_client
+    README, Try: 'the client reports close code 1001')."""
     server = start_server(FOLDER)
     client = start_client(FOLDER, "--url", ws_url(server))
     client.send("hello")
@@ -208,6 +238,8 @@ def test_server_shutdown_ends_an_interactive_client(start_server, start_client):
 
 
 def test_refused_connection_is_one_line_and_status_1(start_client):
+    """With no server listening, the client prints one stderr line naming 127.0.0.1:PORT and exits
+    with status 1 (CONTRACT clients 4)."""
     port = harness.free_port()
     client = start_client(FOLDER, "--port", str(port), "--message", "hi")
     client.assert_exit(1)
@@ -217,6 +249,8 @@ def test_refused_connection_is_one_line_and_status_1(start_client):
 
 @pytest.mark.parametrize("path", ["/nope", "/"], ids=["wrong-path", "plain-http-page"])
 def test_failed_handshake_is_one_line_and_status_1(start_server, start_client, path):
+    """A failed handshake (a wrong path, or a plain page that is not a WebSocket) is one stderr line
+    naming the address, exit status 1 (ws_client README: 'A handshake can fail')."""
     server = start_server(FOLDER)
     url = server.url(path, scheme="ws")
     client = start_client(FOLDER, "--url", url, "--message", "hi")
@@ -226,6 +260,7 @@ def test_failed_handshake_is_one_line_and_status_1(start_server, start_client, p
 
 
 def test_ctrl_c_on_a_waiting_client(start_server, start_client):
+    """Ctrl+C on a client waiting for input ends it without a traceback (CONTRACT clients 4)."""
     server = start_server(FOLDER)
     client = start_client(FOLDER, "--url", ws_url(server))
     client.send("one")
@@ -262,6 +297,8 @@ def test_slow_reader_does_not_stall_others(start_server):
 
 
 def test_websocat_talks_to_the_echo_server(start_server, start_tool, websocat):
+    """websocat, a client nobody here wrote, gets `X/answer` for its line and exits 0 at the end of
+    input (ws_client README, Try)."""
     server = start_server(FOLDER)
     tool = start_tool(websocat, "--text", "--linemode-strip-newlines", ws_url(server))
     tool.send("Hello, WebSocket! ✓")

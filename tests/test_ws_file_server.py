@@ -113,6 +113,8 @@ def find_shipped(name: str) -> Path:
 
 # --- the seed's task 1 -----------------------------------------------------------------------
 def test_the_seed_urls_work_with_the_default_root(start_server):
+    """With no --root, the seed's three files come back byte for byte over HTTP and the WebSocket,
+    and a missing file is 404 (seed 004 task 1)."""
     server = start_server(FOLDER)
     for name in SEED_FILES:
         status, _, body = http_get(server, f"/{name}")
@@ -127,18 +129,24 @@ def test_the_seed_urls_work_with_the_default_root(start_server):
 
 
 def test_page_is_served_at_root_with_its_ids(start_server):
+    """`GET /` is an HTML page with the ids the issue fixes, #file-content being a <pre> (seed 004
+    tasks 2 and 3)."""
     server = start_server(FOLDER)
     status, headers, body = http_get(server, "/")
     assert status == 200
     assert headers.get("content-type", "").startswith("text/html")
     page = body.decode("utf-8")
     for element_id in ["file-form", "file-name", "get-http", "get-ws", "file-content", "status"]:
-        assert f'id="{element_id}"' in page or f"id='{element_id}'" in page, element_id
+        assert f'id="{element_id}"' in page or f"id='{element_id}'" in page, (
+            f"the page has no element with id={element_id!r}"
+        )
     assert re.search(r"<pre\b[^>]*\bid=[\"']file-content[\"']", page), "#file-content is a <pre>"
 
 
 # --- HTTP --------------------------------------------------------------------------------------
 def test_http_serves_text_binary_nested_and_unicode_names(start_server, site):
+    """HTTP serves text, binary, nested and Unicode-named files byte for byte; a missing file is 404
+    and a folder 403 or 404 (ws_file_server README, Protocol)."""
     server = start(start_server, site)
     status, headers, body = http_get(server, "/text.txt")
     assert (status, body) == (200, TEXT.encode("utf-8"))
@@ -152,6 +160,8 @@ def test_http_serves_text_binary_nested_and_unicode_names(start_server, site):
 
 
 def test_http_range_and_conditional_requests(start_server, site):
+    """HTTP answers `Range` with 206 and exactly those bytes, and `If-Modified-Since` with 304 and
+    no body (ws_file_server README: `web.FileResponse`)."""
     server = start(start_server, site)
     status, headers, body = http_get(server, "/data.bin", {"Range": "bytes=100-199"})
     assert status == 206
@@ -191,6 +201,8 @@ def download(server: harness.Server, target: str) -> tuple[int, str]:
 
 
 def test_big_file_is_streamed_without_filling_memory(start_server, site):
+    """A 200 MB file downloads whole while another client stalls on it, and the server's memory
+    grows by less than 50 MiB (ws_file_server README: streamed with sendfile)."""
     big = site / "big.bin"
     with big.open("wb") as file:  # sparse: 200 MB on the test machine's disk costs nothing
         file.truncate(BIG_BYTES)
@@ -217,6 +229,8 @@ def test_big_file_is_streamed_without_filling_memory(start_server, site):
 
 # --- WebSocket -----------------------------------------------------------------------------
 def test_ws_text_binary_missing_and_directory(start_server, site):
+    """Over the WebSocket a text file comes back as JSON name/size/content, a binary one as base64,
+    a missing one as status 404 (ws_file_server README, Protocol)."""
     server = start(start_server, site)
     with ws_open(server) as ws:
         reply = ask(ws, "text.txt")
@@ -241,6 +255,8 @@ def test_ws_text_binary_missing_and_directory(start_server, site):
 
 
 def test_ws_many_requests_on_one_connection_come_back_in_order(start_server, site):
+    """40 names sent on one connection before any reply is read get their replies in the order asked
+    (ws_file_server README, Protocol)."""
     server = start(start_server, site)
     names = ["text.txt", "data.bin", "missing.txt", "sub/dir/nested.txt"] * 10
     with ws_open(server) as ws:
@@ -251,6 +267,8 @@ def test_ws_many_requests_on_one_connection_come_back_in_order(start_server, sit
 
 
 def test_ws_file_over_the_limit_gets_413_pointing_at_http(start_server, site):
+    """A file over --ws-max-bytes gets status 413 and its HTTP URL instead of its content; smaller
+    files still come (ws_file_server README, Protocol)."""
     (site / "large.bin").write_bytes(b"x" * 5000)
     (site / "fits.txt").write_text("y" * 1000, encoding="utf-8")
     server = start(start_server, site, "--ws-max-bytes", "1000")
@@ -265,6 +283,8 @@ def test_ws_file_over_the_limit_gets_413_pointing_at_http(start_server, site):
 
 
 def test_ws_many_connections_at_once(start_server, site):
+    """30 WebSocket connections open at the same time each get the right files (ws_file_server
+    README, Protocol: 'many connections run at once')."""
     server = start(start_server, site)
     opened = threading.Barrier(30, timeout=60)
 
@@ -274,7 +294,9 @@ def test_ws_many_connections_at_once(start_server, site):
             for name in ["text.txt", "data.bin", UNICODE_NAME] * 2:
                 reply = ask(ws, name)
                 assert reply["name"] == name
-                assert content_of(reply) == (site / name).read_bytes(), number
+                assert content_of(reply) == (site / name).read_bytes(), (
+                    f"connection {number}: {name} came back with other content"
+                )
 
     with ThreadPoolExecutor(30) as pool:
         for result in [pool.submit(session, n) for n in range(30)]:
@@ -282,6 +304,8 @@ def test_ws_many_connections_at_once(start_server, site):
 
 
 def test_ws_binary_frames_and_oversized_names_do_not_hurt_the_server(start_server, site):
+    """A binary frame and a 200 kB name get an error reply (or a close code), and the server goes on
+    serving (CONTRACT servers 5; ws_file_server README, Protocol)."""
     server = start(start_server, site)
     with ws_open(server) as ws:
         ws.send(b"\x00\xff binary")
@@ -331,6 +355,8 @@ def hostile_targets(tmp_path: Path) -> list[str]:
 
 
 def test_http_never_serves_outside_the_root(start_server, site, tmp_path):
+    """Hostile HTTP paths (`..`, encoded `..`, absolute paths, symlinks, NUL) get a 4xx and never a
+    file beside the root (ws_file_server README: nothing outside the root, ever)."""
     server = start(start_server, site)
     for target in hostile_targets(tmp_path):
         status, _, body = http_get(server, target)
@@ -368,6 +394,8 @@ def hostile_names(tmp_path: Path) -> list[str]:
 
 
 def test_ws_never_serves_outside_the_root(start_server, site, tmp_path):
+    """Hostile names sent over the WebSocket get status 400, 403 or 404 and never a file beside the
+    root (ws_file_server README: nothing outside the root, ever)."""
     server = start(start_server, site)
     with ws_open(server) as ws:
         for name in hostile_names(tmp_path):
@@ -381,6 +409,8 @@ def test_ws_never_serves_outside_the_root(start_server, site, tmp_path):
 
 
 def test_malformed_http_requests_get_4xx_and_no_traceback(start_server, site):
+    """A TLS hello and a request with control bytes get no 5xx, the server keeps serving and stops
+    without a traceback (CONTRACT servers 5 and 4)."""
     server = start(start_server, site)
     for garbage in [b"\x16\x03\x01\x00\xa5hello\r\n\r\n", b"GET /\x01\x02 HTTP/1.1\r\n\r\n"]:
         with harness.connect(server.address, timeout=30) as sock:
@@ -391,13 +421,15 @@ def test_malformed_http_requests_get_4xx_and_no_traceback(start_server, site):
                     data += chunk
             except ConnectionResetError:
                 pass
-        assert not data.startswith(b"HTTP/1.1 5"), bytes(data[:100])
+        assert not data.startswith(b"HTTP/1.1 5"), f"{garbage!r} got {bytes(data[:100])!r}"
     assert http_get(server, "/text.txt")[0] == 200
     server.stop()  # no traceback on stderr either
 
 
 # --- stopping ----------------------------------------------------------------------------------
 def test_ctrl_c_sends_open_websockets_a_close_frame(start_server, site):
+    """Ctrl+C sends every open WebSocket a close frame 1001 (or 1012) and the server exits 0 within
+    5 s (CONTRACT servers 4)."""
     server = start(start_server, site)
     with ws_open(server) as first, ws_open(server) as second:
         assert ask(first, "text.txt")["content"] == TEXT
@@ -412,6 +444,8 @@ def test_ctrl_c_sends_open_websockets_a_close_frame(start_server, site):
 
 @pytest.mark.skipif(sys.platform == "win32", reason="no SIGTERM to send on Windows")
 def test_sigterm_stops_the_server(start_server, site):
+    """SIGTERM with an unfinished request open: the server exits with status 0 within 5 s (CONTRACT
+    servers 4)."""
     server = start(start_server, site)
     with harness.connect(server.address, timeout=30) as idle:
         idle.sendall(b"GET /big")  # an unfinished request must not hold up the exit
@@ -420,6 +454,8 @@ def test_sigterm_stops_the_server(start_server, site):
 
 
 def test_server_with_closed_stdin_keeps_serving(start_server, site):
+    """A server whose standard input is closed keeps serving HTTP and the WebSocket (CONTRACT
+    servers 6)."""
     server = start_server(FOLDER, "--root", str(site), stdin=subprocess.PIPE)
     server.close_input()
     assert http_get(server, "/text.txt")[2] == TEXT.encode()
@@ -429,16 +465,20 @@ def test_server_with_closed_stdin_keeps_serving(start_server, site):
 
 # --- the client ----------------------------------------------------------------------------------
 def test_client_prints_files_given_as_arguments(start_server, start_client, site):
+    """`client.py NAME ...` prints a text file as it is and a binary file as a one-line summary with
+    its size, then exits 0 (ws_file_server README: the client)."""
     server = start(start_server, site)
     client = start_client(FOLDER, "--port", str(server.port), "text.txt", "data.bin")
     client.expect("^Привіт, світ! Привет! สวัสดีครับ 🌍🚀$")
     client.expect("^second line$")
     client.expect(rf"data\.bin.*\b{len(BINARY)}\b")  # binary: a one-line summary
     client.assert_exit(0)
-    assert "\x00" not in client.stdout.text()
+    assert "\x00" not in client.stdout.text(), "data.bin was printed raw, not as a summary"
 
 
 def test_client_reads_names_from_input_until_exit(start_server, start_client, site):
+    """With no names given, the client reads them from standard input: files are printed, a missing
+    one gets an error line, `exit` ends it (CONTRACT clients 2 and 3)."""
     server = start(start_server, site)
     client = start_client(FOLDER, "--port", str(server.port))
     client.send("sub/dir/nested.txt")
@@ -452,6 +492,8 @@ def test_client_reads_names_from_input_until_exit(start_server, start_client, si
 
 
 def test_client_end_of_input_after_owed_replies(start_server, start_client, site):
+    """At the end of input the client prints the files it was still owed before it exits 0 (CONTRACT
+    clients 3)."""
     server = start(start_server, site)
     client = start_client(FOLDER, "--port", str(server.port))
     client.send("text.txt")
@@ -463,6 +505,8 @@ def test_client_end_of_input_after_owed_replies(start_server, start_client, site
 
 
 def test_client_saves_binary_files(start_server, start_client, site, tmp_path):
+    """`--save DIR` writes a binary file into DIR byte for byte (ws_file_server README, Run it:
+    'written to a folder with --save DIR')."""
     server = start(start_server, site)
     target = tmp_path / "downloads"
     client = start_client(FOLDER, "--port", str(server.port), "--save", str(target), "data.bin")
@@ -471,6 +515,8 @@ def test_client_saves_binary_files(start_server, start_client, site, tmp_path):
 
 
 def test_client_without_server_says_so(start_client):
+    """With no server listening, the client prints one line to stderr naming the address and exits
+    with status 1 (CONTRACT clients 4)."""
     port = harness.free_port()
     client = start_client(FOLDER, "--port", str(port), "text.txt")
     client.assert_exit(1)
@@ -480,6 +526,7 @@ def test_client_without_server_says_so(start_client):
 
 
 def test_client_ctrl_c_has_no_traceback(start_server, start_client, site):
+    """Ctrl+C on a waiting client ends it without a traceback (CONTRACT clients 4)."""
     if sys.platform == "win32":
         pytest.skip("Ctrl+C is sent as Ctrl+Break on Windows")
     server = start(start_server, site)
@@ -492,6 +539,8 @@ def test_client_ctrl_c_has_no_traceback(start_server, start_client, site):
 
 
 def test_websocat_is_a_client(start_server, site, websocat):
+    """websocat, a client nobody here wrote, sends a name and gets the JSON reply with the file's
+    content (ws_file_server README, Try this)."""
     server = start(start_server, site)
     result = subprocess.run(
         [str(websocat), "--linemode-strip-newlines", "-1", server.url("/ws", "ws")],
@@ -499,5 +548,6 @@ def test_websocat_is_a_client(start_server, site, websocat):
         capture_output=True,
         timeout=30,
     )
+    assert result.stdout.strip(), f"websocat printed nothing; its stderr: {result.stderr!r}"
     reply = json.loads(result.stdout.decode("utf-8").splitlines()[0])
     assert reply["content"] == TEXT

@@ -53,10 +53,12 @@ def wait_ws_open(page, name: str = "text.txt", expected: str = TEXT) -> None:
 
 @pytest.mark.parametrize("button", ["#get-http", "#get-ws"])
 def test_page_fetches_text_over_both_ways(start_server, page, site, button):
+    """The page has the fixed ids and shows a file fetched over HTTP or the WebSocket; a missing
+    file shows 404 and ../secret.txt is refused (seed 004 tasks 2 and 3)."""
     server = start_server(FOLDER, "--root", str(site))
     page.goto(server.url("/", "http"))
     for element_id in ["file-form", "file-name", "get-http", "get-ws", "file-content", "status"]:
-        assert page.locator(f"#{element_id}").count() == 1, element_id
+        assert page.locator(f"#{element_id}").count() == 1, f"expected one #{element_id}"
     assert page.eval_on_selector("#file-content", "e => e.tagName") == "PRE"
     fetch(page, "text.txt", button)
     wait_content(page, TEXT)
@@ -69,15 +71,19 @@ def test_page_fetches_text_over_both_ways(start_server, page, site, button):
 
 @pytest.mark.parametrize("button", ["#get-http", "#get-ws"])
 def test_page_shows_received_markup_as_text(start_server, page, site, button):
+    """A file full of markup is shown as text, never turned into elements or run (ws_file_server
+    README: the page uses textContent)."""
     server = start_server(FOLDER, "--root", str(site))
     page.goto(server.url("/", "http"))
     fetch(page, "markup.txt", button)
     wait_content(page, MARKUP)
     assert page.locator("#injected").count() == 0, "the file's markup became HTML elements"
-    assert page.evaluate("window.pwned") is None
+    assert page.evaluate("window.pwned") is None, "the file's onerror handler ran in the page"
 
 
 def test_page_reconnects_when_the_server_comes_back(start_server, page, site):
+    """After the server stops and starts again on the same port, the page's WebSocket reconnects by
+    itself (ws_file_server README: 'reconnects when the socket drops')."""
     server = start_server(FOLDER, "--root", str(site))
     page.goto(server.url("/", "http"))
     wait_ws_open(page)
@@ -85,7 +91,7 @@ def test_page_reconnects_when_the_server_comes_back(start_server, page, site):
     server.stop()
     # The same port again ("--port" given last wins over the fixture's --port 0).
     again = start_server(FOLDER, "--root", str(site), "--port", str(port))
-    assert again.port == port
+    assert again.port == port, f"started with --port {port}, it listens on {again.port}"
     fetch(page, "missing.txt", "#get-ws")  # queued or sent once the page has reconnected
     wait_status(page, "404|[Nn]ot [Ff]ound")
     wait_ws_open(page, "markup.txt", MARKUP)

@@ -33,12 +33,16 @@ def run_curl(curl: str, *args: str) -> tuple[int, bytes]:
 
 
 def test_curl_gets_a_file(start_server, curl, root):
+    """curl, a client nobody here wrote, gets a UTF-8 file intact with status 200 (ws_file_server
+    README, Try this)."""
     server = start_server(FOLDER, "--root", str(root))
     status, body = run_curl(curl, server.url("/hello.txt"))
     assert (status, body.decode("utf-8")) == (200, TEXT)
 
 
 def test_curl_range(start_server, curl, root):
+    """`curl --range 0-5` gets status 206 and exactly the first 6 bytes (ws_file_server README:
+    Range)."""
     server = start_server(FOLDER, "--root", str(root))
     status, body = run_curl(curl, "--range", "0-5", server.url("/hello.txt"))
     assert status == 206
@@ -46,13 +50,16 @@ def test_curl_range(start_server, curl, root):
 
 
 def test_curl_seed_url_with_the_default_root(start_server, curl):
+    """With no --root, curl gets the seed's /myfile1.txt with status 200 (seed 004 task 1)."""
     server = start_server(FOLDER)
     status, body = run_curl(curl, server.url("/myfile1.txt"))
-    assert status == 200 and body
+    assert status == 200 and body, f"expected 200 and the file, got {status} and {len(body)} bytes"
 
 
 @pytest.mark.parametrize("path", ["/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt"])
 def test_curl_path_as_is_cannot_escape_the_root(start_server, curl, root, path):
+    """curl --path-as-is with `..` and encoded `..` gets a 4xx and never the file beside the root
+    (ws_file_server README: nothing outside the root, ever)."""
     server = start_server(FOLDER, "--root", str(root))
     status, body = run_curl(curl, "--path-as-is", server.url(path))
     assert SECRET.encode() not in body, f"{path} served a file outside the root"
