@@ -135,6 +135,7 @@ def run_suite(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("variant", VARIANTS, ids=[v.name for v in VARIANTS])
 def test_broken_variant_is_caught(variant: Variant, tmp_path: Path):
+    """The test that guards against this classic mistake fails when the mistake is made."""
     tree = make_variant(variant, tmp_path)
     results = tmp_path / "results.json"
     run = run_suite(
@@ -152,6 +153,8 @@ def test_broken_variant_is_caught(variant: Variant, tmp_path: Path):
 
 @pytest.mark.timeout(300)
 def test_grade_class_with_good_hung_and_crashing_students(tmp_path: Path):
+    """tools/grade_class.py grades every student, and a hung or crashing submission gets 0
+    with feedback instead of stopping the others."""
     submissions = tmp_path / "submissions"
     good = submissions / "good" / "echo_tcp"
     shutil.copytree(harness.REPO / "echo_tcp", good)
