@@ -187,18 +187,15 @@ def read_close_code(sock: socket.socket, timeout: float = WAIT) -> int | None:
 
 
 def test_page_is_served_with_its_ids(server):
-    """`GET /` is the chat page with its ids; it connects to location.host and shows received text
-    with textContent, never innerHTML (seed 001; fastapi_chat README)."""
+    """`GET /` is the chat page with its ids and no hard-coded `localhost:8000` (seed 001;
+    fastapi_chat README). How it shows text is checked in a real browser."""
     with urllib.request.urlopen(server.url("/"), timeout=WAIT) as response:
         assert response.status == 200
         assert response.headers.get_content_type() == "text/html"
         page = response.read().decode("utf-8")
     for element_id in ("name", "message", "send", "messages", "status"):
         assert re.search(rf"""id=["']?{element_id}["'\s>]""", page), f"no #{element_id}"
-    assert "location.host" in page, "the page must connect to the server it came from"
     assert "localhost:8000" not in page, "the page must not hard-code localhost:8000"
-    unsafe = re.search(r"\.(inner|outer)HTML\s*\+?=|insertAdjacentHTML\(|document\.write", page)
-    assert not unsafe, f"received text must be shown with textContent, not {unsafe.group()}"
 
 
 # --- echo ----------------------------------------------------------------------------------
@@ -258,6 +255,7 @@ def test_blank_binary_and_oversized_messages_are_not_broadcast(server, peers):
     ann = peers(server, "ann")
     bob = peers(server, "bob")
     ann.expect(notice_about("bob"))
+    bob.cursor = len(bob.messages)  # only what comes after this
     bob.send("   ")
     bob.send(b"\x00\x01binary")
     reply = bob.expect(lambda m: True)  # a polite error, to bob only
@@ -409,11 +407,11 @@ def test_two_clients_chat(server, start_client):
     of input end them with status 0 (CONTRACT clients 2 and 3; fastapi_chat README)."""
     ann = start_client(FOLDER, "--port", str(server.port), "--name", "ann")
     ann.send("ready")
-    ann.expect("^ann: ready$")  # ann is in the room
+    ann.expect("ann: ready$")  # ann is in the room
     bob = start_client(FOLDER, "--port", str(server.port), "--name", "bob")
     bob.send("hi ann")
-    ann.expect("^bob: hi ann$")
-    bob.expect("^bob: hi ann$")
+    ann.expect("bob: hi ann$")
+    bob.expect("bob: hi ann$")
     ann.send(UNICODE)
     bob.expect(re.escape(f"ann: {UNICODE}"))
     ann.expect(re.escape(f"ann: {UNICODE}"))
@@ -433,9 +431,8 @@ def test_client_gets_its_replies_before_leaving_at_end_of_input(server, start_cl
     ann.close_input()
     ann.assert_exit(0, WAIT)
     printed = ann.stdout.text().splitlines()
-    assert [line for line in printed if line.startswith("ann: ")] == [
-        f"ann: line {number} ✓" for number in range(30)
-    ]
+    mine = [found.group() for line in printed if (found := re.search(r"ann: line.*$", line))]
+    assert mine == [f"ann: line {number} ✓" for number in range(30)], mine
 
 
 def test_client_when_the_server_is_not_there(start_client):
@@ -453,7 +450,7 @@ def test_client_when_the_server_goes_away(server, start_client):
     clients 4)."""
     ann = start_client(FOLDER, "--port", str(server.port), "--name", "ann")
     ann.send("ready")
-    ann.expect("^ann: ready$")
+    ann.expect("ann: ready$")
     server.stop()
     ann.wait(WAIT)  # it notices and ends by itself
     ann.assert_no_traceback()
@@ -478,7 +475,7 @@ def test_runs_under_the_uvicorn_command(procs):
     try:
         port = int(stderr.expect(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", WAIT).group(1))
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=WAIT) as response:
-            assert b'id="messages"' in response.read()
+            assert re.search(rb"""id=["']?messages["'\s>]""", response.read())
         with connect(f"ws://127.0.0.1:{port}/echo", open_timeout=WAIT) as ws:
             ws.send("ping")
             assert "ping" in ws.recv(WAIT)
@@ -505,7 +502,7 @@ def test_websocat_joins_the_chat(server, peers, start_tool, websocat):
     ann.expect(notice_about("cat"))  # it joined
     tool.send("meow ✓")
     ann.expect(lambda m: m == "cat: meow ✓")
-    tool.expect("^cat: meow ✓$")  # the sender gets it too
+    tool.expect("cat: meow ✓$")  # the sender gets it too
     tool.close_input()
     assert tool.wait() == 0
 
@@ -522,7 +519,8 @@ def test_typing_while_messages_arrive_in_a_terminal(server, peers, workdir):
         term.type("hello wor")
         term.wait_for("hello wor")
         bob.send("incoming message")
-        term.wait_for(r"^bob\W+incoming message$")  # a line of its own
+        # A line of its own: nothing typed before the message (a prefix like an emoji is fine).
+        term.wait_for(r"^\W*bob\W+incoming message$")
         term.wait_for(r"hello wor$")  # the half-typed line is still on screen
         term.type("ld\r")
         bob.expect(lambda m: m == "ann: hello world")  # and it was sent whole

@@ -6,6 +6,7 @@ Skipped with a reason where /usr/bin/chromium is missing, except under CI, where
 from __future__ import annotations
 
 import browser as browser_support
+import pytest
 
 OPEN = (  # the page says it is connected and lets you send
     "document.querySelector('#status').textContent.includes('connected')"
@@ -71,10 +72,20 @@ def test_two_pages_and_a_terminal_client_share_the_room(start_server, start_clie
     bob.fill("#message", "from bob")
     bob.press("#message", "Enter")
     cli.send("from cli ✓")
-    cli.expect(r"^ann\W.*from ann$")
-    cli.expect(r"^bob\W.*from bob$")
+    cli.expect(r"ann\W.*from ann$")
+    cli.expect(r"bob\W.*from bob$")
     for page, other in ((ann, "bob"), (bob, "ann")):
         page.locator("#messages li", has_text=f"{other}: from {other}").wait_for()
         page.locator("#messages li", has_text="cli: from cli ✓").wait_for()
     cli.send("exit")
     cli.assert_exit(0)
+
+
+def test_page_works_through_a_different_host_name(start_server, page):
+    """The page connects to the server it came from (ws://{location.host}/ws), not to a
+    hard-coded address (fastapi_chat README)."""
+    server = start_server("fastapi_chat")
+    page.goto(f"http://localhost:{server.port}/")
+    if page.evaluate("location.hostname") != "localhost":
+        pytest.skip("localhost does not resolve here")
+    page.wait_for_function(OPEN)
