@@ -204,7 +204,7 @@ def test_client_runs_requests_concurrently(start_client):
     line with 200 (seed 000 task 2: `asyncio.gather`; http_client README)."""
     with gated_server() as (base, gate):
         urls = [f"{base}/delay/{n}" for n in range(1, 11)]
-        client = start_client(FOLDER, *urls, "--timeout", "60")
+        client = start_client(FOLDER, *urls, "--timeout", "60", "--limit", "10")
         # The gate lets nothing through until all ten requests are in flight at once.
         gate.wait_for_unticketed(10)
         gate.release(10)
