@@ -39,6 +39,11 @@ def build_tree(folder: str, root: Path) -> Path:
     )
     if (harness.REPO / "static").is_dir():
         shutil.copytree(harness.REPO / "static", tree / "static")
+    # Data an assignment ships (ws_file_server/files/) a student copies rather than writes.
+    for data in (harness.REPO / folder).iterdir():
+        target = tree / folder / data.name
+        if data.is_dir() and data.name != "__pycache__" and not target.exists():
+            shutil.copytree(data, target)
     return tree
 
 
