@@ -157,7 +157,7 @@ def main() -> None:
     print(
         f"{len(results)} URLs, {len(results) - len(failed)} ok, {len(failed)} failed; "
         f"wall time {wall:.2f} s, sum of single times {total:.2f} s "
-        f"({total / wall:.1f}x what one after another would take)",
+        f"(together: {total / wall:.1f}x faster than one after another)",
         flush=True,
     )
     nothing_connected = all((r.error or "").startswith("cannot connect") for r in results)
