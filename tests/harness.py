@@ -71,8 +71,18 @@ _running: set[subprocess.Popen] = set()
 def _kill_leftovers() -> None:
     """However the run ends (a timeout, Ctrl+C of the grader), no script outlives it."""
     for popen in list(_running):
-        if popen.poll() is None:
-            popen.kill()
+        _kill_tree(popen)
+
+
+def _kill_tree(popen: subprocess.Popen) -> None:
+    """Kill a script and every process in its group."""
+    if sys.platform != "win32":
+        try:
+            os.killpg(popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass  # the group is gone already
+    if popen.poll() is None:
+        popen.kill()
 
 
 def _default_sigint() -> None:
@@ -158,6 +168,9 @@ class Proc:
             # A shell that starts pytest in the background makes it ignore SIGINT, and the
             # children would inherit that: give each script the default Ctrl+C behaviour.
             platform_options["preexec_fn"] = _default_sigint
+            # A process group of its own, so kill() also stops whatever the script started
+            # (a reloader, a worker): such a child would hold our pipes open forever.
+            platform_options["process_group"] = 0
         self.popen = subprocess.Popen(
             command or [sys.executable, str(path), *self.args],
             cwd=cwd,
@@ -234,16 +247,20 @@ class Proc:
             assert marker not in text, f"{self.label} printed a traceback\n{self.describe()}"
 
     def kill(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.kill()
-            self.popen.wait()
+        _kill_tree(self.popen)
+        self.popen.wait()
         _running.discard(self.popen)
-        for pipe in (self.popen.stdin, self.popen.stdout, self.popen.stderr):
-            if pipe:
-                try:
-                    pipe.close()
-                except OSError:
-                    pass
+        if self.popen.stdin:
+            try:
+                self.popen.stdin.close()
+            except OSError:
+                pass
+        # Close an output pipe only once its reader thread has seen its end: closing it under
+        # a thread blocked in readline() would wait for that thread forever. A process that
+        # escaped the group may keep the pipe open; the daemon thread then just stays.
+        for stream, pipe in ((self.stdout, self.popen.stdout), (self.stderr, self.popen.stderr)):
+            if stream.wait_closed(2):
+                pipe.close()
 
 
 class Server(Proc):

@@ -170,12 +170,25 @@ def test_grade_class_with_good_hung_and_crashing_students(tmp_path: Path):
         "print('Listening on tcp://127.0.0.1:9', flush=True)\n"
         "while True:\n    time.sleep(1)\n"
     )
-    for student in ("crashing", "hung"):
+    # A correct server that starts a child process of its own (as a reloader would), which
+    # holds the pipes open: it is graded like any other, and nothing is left running.
+    spawner = submissions / "spawner" / "echo_tcp"
+    spawner.mkdir(parents=True)
+    source = (harness.REPO / "echo_tcp" / "server.py").read_text("utf-8")
+    (spawner / "server.py").write_text(
+        source.replace(
+            "def main() -> None:\n",
+            "def main() -> None:\n    import subprocess\n"
+            "    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3771)'])\n",
+            1,
+        ).replace("import argparse\n", "import argparse\nimport sys\n", 1)
+    )
+    for student in ("crashing", "hung", "spawner"):
         shutil.copy(harness.REPO / "echo_tcp" / "client.py", submissions / student / "echo_tcp")
     out = tmp_path / "grades"
     run = subprocess.run(
         [sys.executable, str(harness.REPO / "tools" / "grade_class.py"), str(submissions),
-         "--assignment", "echo_tcp", "--out", str(out), "--jobs", "3",
+         "--assignment", "echo_tcp", "--out", str(out), "--jobs", "4",
          "--", "-k", "test_one_message_comes_back_whole"],
         capture_output=True, text=True, timeout=240,
     )  # fmt: skip
@@ -185,6 +198,9 @@ def test_grade_class_with_good_hung_and_crashing_students(tmp_path: Path):
     assert rows["good"][1] == "10/10", rows
     assert rows["crashing"][1] == "0/10", rows
     assert rows["hung"][1] == "0/10", rows
+    assert rows["spawner"][1] == "10/10", rows
+    leftovers = subprocess.run(["pgrep", "-f", "time.sleep(3771)"], capture_output=True)
+    assert not leftovers.stdout, "a process a student's server started was left running"
     assert (out / "grades.md").read_text().count("|") > 10
     hung_results = json.loads((out / "hung.json").read_text())
     feedback = hung_results["tests"][0]["output"]

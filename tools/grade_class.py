@@ -11,6 +11,7 @@ DIR/grades.csv and DIR/grades.md (a row per student, a column per assignment) an
 student's Gradescope-style results in DIR/<student>.json.
 
 Grading runs the students' code: do it in a container or a VM when it is not trusted.
+Linux and macOS (it stops runs by process group and session).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,7 +37,10 @@ running: set[subprocess.Popen] = set()  # so Ctrl+C of the grader can stop them 
 
 
 def stop(proc: subprocess.Popen) -> None:
-    """Kill a student's run with every process it started (they share its session)."""
+    """Kill a student's run with every process it started: they all share its session
+    (the suite gives each script a process group of its own, inside that session)."""
+    if shutil.which("pkill"):
+        subprocess.run(["pkill", "-KILL", "-s", str(proc.pid)], check=False)
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
