@@ -69,6 +69,9 @@ def main() -> None:
     )
     parser.add_argument("--name", help="your name in the chat (default: one the server assigns)")
     args = parser.parse_args()
+    # A line that is not valid UTF-8 (a file in another encoding) is sent with "�" in
+    # place of the bad bytes instead of stopping the program.
+    sys.stdin.reconfigure(errors="replace")
 
     try:
         conn = socket.create_connection((args.host, args.port))

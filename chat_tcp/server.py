@@ -33,6 +33,13 @@ GOODBYE_SECONDS = 2.0  # at shutdown, how long each client gets to receive the g
 NAME = re.compile(r"[\w.-]{1,32}")
 
 
+def log(text: str) -> None:
+    """Print one line. print() writes the text and the newline separately, so the lines of
+    two threads could run together; one write per line keeps them apart."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 def read_lines(stream: BinaryIO) -> Iterator[bytes | None]:
     """Yield each complete line from a byte stream, or None for a line that is too long.
 
@@ -115,11 +122,14 @@ class Room:
             while (name := f"guest-{next(self._guest_numbers)}") in self._members:
                 pass  # somebody took this name with /name; try the next number
             member = Member(sock, name)
-            others = sorted(self._members)
+            # Who is here at this moment: they hear that we joined, and we hear their names.
+            # Taken under the lock, so that somebody joining at the same time is in exactly
+            # one of the two lists.
+            others = list(self._members.values())
             self._members[name] = member
         member.deliver(f"* welcome, {name}! Send /name NEW to change your name.")
-        member.deliver(f"* here now: {', '.join(others) or 'nobody else'}")
-        self.broadcast(f"* {name} joined", exclude=member)
+        member.deliver(f"* here now: {', '.join(sorted(m.name for m in others)) or 'nobody else'}")
+        self.deliver_all(others, f"* {name} joined")
         return member
 
     def rename(self, member: Member, new_name: str) -> None:
@@ -152,7 +162,13 @@ class Room:
     def broadcast(self, text: str, exclude: Member | None = None) -> None:
         with self._lock:  # copy the list, so nobody waits for the lock while we deliver
             recipients = [m for m in self._members.values() if m is not exclude]
+        self.deliver_all(recipients, text)
+
+    def deliver_all(self, recipients: list[Member], text: str) -> None:
         for member in recipients:
+            with self._lock:
+                if self._members.get(member.name) is not member:
+                    continue  # gone since we copied the list: dropped, left, or shutdown
             # A full outbox usually means a burst that a reader is still working through:
             # wait a little (the sender's own socket fills meanwhile, and TCP slows it
             # down). A member whose outbox stays full has stopped reading: drop it.
@@ -181,9 +197,7 @@ class ChatHandler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         room = self.server.room
         member = room.join(self.request)
-        print(
-            f"{self.client_address[0]}:{self.client_address[1]} joined as {member.name}", flush=True
-        )
+        log(f"{self.client_address[0]}:{self.client_address[1]} joined as {member.name}")
         try:
             for line in read_lines(self.rfile):
                 if line is None:
@@ -199,11 +213,13 @@ class ChatHandler(socketserver.StreamRequestHandler):
             pass  # connection reset: the client vanished
         finally:
             room.leave(member)
-            print(f"{member.name} left", flush=True)
+            log(f"{member.name} left")
 
 
 class ChatServer(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True  # a restart right after Ctrl+C can bind the port again
+    # SO_REUSEADDR: a restart right after Ctrl+C can bind the port again. Not on Windows,
+    # where the option would let another program take the port (see echo_tcp).
+    allow_reuse_address = not hasattr(socket, "SO_EXCLUSIVEADDRUSE")
     # server_close() waits for every client thread to finish (close_all() disconnects
     # them first), so no thread is still printing while the interpreter shuts down.
     daemon_threads = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import signal
 import socket
+import sys
 import threading
 
 DEFAULT_HOST = "127.0.0.1"
@@ -25,9 +26,16 @@ connections: set[socket.socket] = set()
 connections_lock = threading.Lock()
 
 
+def log(text: str) -> None:
+    """Print one line. print() writes the text and the newline separately, so the lines of
+    two threads could run together; one write per line keeps them apart."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 def echo(conn: socket.socket, address: str) -> None:
     """Send back everything this client sends, until it hangs up."""
-    print(f"{address} connected", flush=True)
+    log(f"{address} connected")
     try:
         # An echo server does not need to know where one message ends: it returns bytes in
         # the order they came, however TCP split them. recv() returns b"" once the client
@@ -37,12 +45,12 @@ def echo(conn: socket.socket, address: str) -> None:
             # sendall() loops until every byte is out.
             conn.sendall(data)
     except OSError as error:  # reset by the client, or closed by Ctrl+C below
-        print(f"{address} connection error: {error}", flush=True)
+        log(f"{address} connection error: {error}")
     finally:
         with connections_lock:
             connections.discard(conn)
         conn.close()
-        print(f"{address} disconnected", flush=True)
+        log(f"{address} disconnected")
 
 
 def serve(host: str, port: int) -> None:

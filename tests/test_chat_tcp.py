@@ -309,3 +309,24 @@ def test_typing_while_messages_arrive_in_a_terminal(start_server, peers, workdir
         assert "Traceback" not in term.raw.decode("utf-8", "replace"), term.text()
     finally:
         term.close()
+
+
+def test_ctrl_c_with_several_clients_that_never_read(start_server, peers):
+    """Ctrl+C while a sender floods the room and five members have stopped reading: the server
+    still exits 0 within 5 s (CONTRACT servers 4; chat_tcp: a slow client must not stall)."""
+    server = start_server(FOLDER)
+    for number in range(5):
+        join(server, peers, f"lazy{number}", rcvbuf=4096)  # then never read again
+    ann, bob = join(server, peers, "ann"), join(server, peers, "bob")
+    flood = ("x" * 1000 + "\n") * 20_000
+
+    def send() -> None:
+        try:
+            ann.sock.sendall(flood.encode())
+        except OSError:
+            pass  # the server closed the connection at Ctrl+C
+
+    threading.Thread(target=send, daemon=True).start()
+    bob.expect(r"^ann\W", timeout=30)  # the flood has begun
+    bob.expect(r"\blazy\d\b", timeout=30)  # the first laggard is dropped: the room is stalling
+    server.stop()  # exit status 0 within 5 s, no traceback
