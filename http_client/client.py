@@ -80,7 +80,12 @@ async def fetch_all(urls: list[str], timeout: float, limit: int) -> list[Result]
     # One session for everything: it keeps connections open and reuses them, where a
     # session per request would repeat the TCP (and TLS) handshake every time.
     # The timeout covers each request from start to the last byte of the body.
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+    # The connector allows only 100 connections by default; with --limit 300 the other 200
+    # requests would wait inside the session, their timeout already running, and fail.
+    # Giving it the same limit leaves the semaphore as the only one that decides.
+    connector = aiohttp.TCPConnector(limit=limit)
+    timeouts = aiohttp.ClientTimeout(total=timeout)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeouts) as session:
 
         async def fetch_and_report(url: str) -> Result:
             async with semaphore:
@@ -134,19 +139,23 @@ def main() -> None:
         metavar="N",
         help="at most N requests at the same time (default: %(default)s)",
     )
-    args = parser.parse_args()
+    # Intermixed: options may also come between URLs (`client.py URL --timeout 1 URL`);
+    # plain parse_args() stops collecting URLs at the first option.
+    args = parser.parse_intermixed_args()
     if args.timeout <= 0 or args.limit < 1:
         parser.error("--timeout must be above 0 and --limit at least 1")
 
     demo_server = f"http://{args.host}:{args.port}"
-    urls = [url for arg in args.urls for url in (read_urls() if arg == "-" else [arg])]
-    if not args.urls:
-        urls = [demo_server + path for path in DEMO_PATHS]
-    if not urls:
-        sys.exit("no URLs to fetch")
-
-    started = time.perf_counter()
+    # Reading URLs from standard input (`-`) waits for the user too, so it sits inside the
+    # same try: Ctrl+C while typing URLs stops as quietly as Ctrl+C during the fetches.
     try:
+        urls = [url for arg in args.urls for url in (read_urls() if arg == "-" else [arg])]
+        if not args.urls:
+            urls = [demo_server + path for path in DEMO_PATHS]
+        if not urls:
+            sys.exit("no URLs to fetch")
+
+        started = time.perf_counter()
         results = asyncio.run(fetch_all(urls, args.timeout, args.limit))
     except KeyboardInterrupt:
         sys.exit(130)  # Ctrl+C: stop quietly, without a traceback

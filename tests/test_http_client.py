@@ -228,6 +228,28 @@ def test_limit_bounds_requests_in_flight(start_client):
     assert gate.peak == 2, f"--limit 2 let {gate.peak} requests run at the same time"
 
 
+def test_limit_above_the_pool_default_runs_them_all_at_once(start_client):
+    """With `--limit 110` all 110 requests are in flight together: aiohttp's connection pool, 100
+    connections by default, must not hold the last ten back (http_client README: `--limit N`)."""
+    with gated_server() as (base, gate):
+        urls = [f"{base}/delay/{n}" for n in range(1, 111)]
+        client = start_client(FOLDER, *urls, "--timeout", "60", "--limit", "110")
+        gate.wait_for_unticketed(110)
+        gate.release(110)
+        client.assert_exit(0, timeout=30)
+
+
+def test_options_may_stand_between_urls(start_server, start_client):
+    """`client.py URL --timeout 5 URL` fetches both URLs: options may come between the URLs
+    (http_client README: Run it)."""
+    server = start_server(FOLDER)
+    urls = [server.url("/json"), server.url("/bytes/100")]
+    client = start_client(FOLDER, urls[0], "--timeout", "5", urls[1])
+    client.assert_exit(0, timeout=30)
+    for url in urls:
+        line_naming(client.stdout.text(), url)
+
+
 def test_failing_urls_stay_with_their_own_line(start_server, start_client):
     """404, 503, refused, silent and malformed URLs each get a line naming the URL, the good URLs
     still print 200, exit status 1 (http_client README: errors stay with their URL)."""

@@ -500,6 +500,18 @@ def test_client_gets_every_reply_before_end_of_input_ends_it(start_server, start
     client.assert_exit(0)
 
 
+def test_client_exits_1_when_its_message_was_too_big(start_server, start_client, workdir):
+    """A line over the server's limit ends the session with an error code (1009) even though the
+    end of input sent `exit`: the client says so and exits 1, no traceback (CONTRACT clients 4)."""
+    server, _ = start_chat(start_server, workdir)
+    client = start_client(FOLDER, "--port", str(server.port))
+    client.expect(re.escape(GREETING))
+    client.send("x" * OVERSIZED)
+    client.close_input()
+    client.assert_exit(1)
+    assert client.stderr.text().strip(), client.describe()
+
+
 def test_client_without_server_prints_one_line_and_exits_1(start_client):
     """With no server listening, the client prints one line to stderr naming the address and exits
     with status 1 (CONTRACT clients 4)."""
@@ -554,18 +566,23 @@ def test_python_m_websockets_is_a_client(start_server, workdir, start_tool):
 # --- the log on its own -------------------------------------------------------------------
 
 
-@pytest.mark.unit
-def test_json_log_appends_without_rereading_and_repairs_its_tail(tmp_path):
-    """Unit test of this repo's JsonLog: created with its first record, valid after every append, a
-    torn last record dropped when reopened (ws_chat_json README: How it is written)."""
-    # Loaded under a name of its own: other folders have a server.py too.
+def load_json_log() -> type:
+    """This repo's JsonLog class, loaded under a name of its own: other folders have a
+    server.py too."""
     spec = importlib.util.spec_from_file_location(
         "ws_chat_json_server", harness.REPO / FOLDER / "server.py"
     )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    JsonLog = module.JsonLog
+    return module.JsonLog
+
+
+@pytest.mark.unit
+def test_json_log_appends_without_rereading_and_repairs_its_tail(tmp_path):
+    """Unit test of this repo's JsonLog: created with its first record, valid after every append, a
+    torn last record dropped when reopened (ws_chat_json README: How it is written)."""
+    JsonLog = load_json_log()
     path = tmp_path / "log.json"
     log = JsonLog(path)
     assert not path.exists(), "the file is created with its first record"
@@ -581,6 +598,44 @@ def test_json_log_appends_without_rereading_and_repairs_its_tail(tmp_path):
     log.append({"n": 4})
     log.close()
     assert [r["n"] for r in json.loads(path.read_text("utf-8"))] == [0, 1, 2, 4]
+
+
+@pytest.mark.unit
+def test_json_log_keeps_every_complete_record_wherever_an_append_is_torn(tmp_path):
+    """Unit test of this repo's JsonLog: an append cut short after any number of bytes (the
+    first one included, which leaves `{...},]`) loses at most the record it was writing, and the
+    reopened log takes new records (ws_chat_json README: How it is written)."""
+    JsonLog = load_json_log()
+    records = [{"n": n, "text": "ок ✓ ]},"} for n in range(3)]
+    new = {"n": 3, "text": "ок ✓ ]},"}  # multi-byte characters, and `]`, `}`, `,` inside
+    for before in ([], records):  # the first append (creates the file) and a later one
+        # What the file holds before the append, and the bytes the append writes at its end.
+        path = tmp_path / "whole.json"
+        path.unlink(missing_ok=True)
+        log = JsonLog(path)
+        for record in before:
+            log.append(record)
+        log.close()
+        old = path.read_bytes() if before else b""
+        log = JsonLog(path)
+        log.append(new)
+        log.close()
+        line = json.dumps(new, ensure_ascii=False).encode("utf-8")
+        start = len(old) - len(JsonLog.TAIL) if before else 0
+        data = path.read_bytes()[start:]
+        assert data.endswith(line + JsonLog.TAIL)
+        for torn_at in range(len(data)):
+            # write() overwrote the old tail with the first `torn_at` bytes and then stopped.
+            torn = bytearray(old)
+            torn[start : start + torn_at] = data[:torn_at]
+            path.write_bytes(bytes(torn))
+            log = JsonLog(path)
+            log.append({"n": 4})
+            log.close()
+            kept = [r["n"] for r in json.loads(path.read_text("utf-8"))]
+            complete = torn_at >= len(data) - len(JsonLog.TAIL)  # the new line is all there
+            expected = [r["n"] for r in before] + ([3] if complete else []) + [4]
+            assert kept == expected, f"torn after {torn_at} bytes: {bytes(torn)[-60:]!r}"
 
 
 def test_typing_while_messages_arrive_in_a_terminal(start_server, workdir):

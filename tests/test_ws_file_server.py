@@ -351,6 +351,7 @@ def hostile_targets(tmp_path: Path) -> list[str]:
         "/..%c0%afsecret.txt",
         "/C:%5CWindows%5Cwin.ini",
         "http://127.0.0.1/../secret.txt",
+        "/" + "a" * 300,  # longer than a file name may be: 404, not a 500 with a traceback
     ]
 
 
@@ -390,6 +391,7 @@ def hostile_names(tmp_path: Path) -> list[str]:
         "",
         "~/secret.txt",
         "C:\\Windows\\win.ini",
+        "a" * 300,  # longer than a file name may be: a refusal, not a traceback
     ]
 
 
@@ -498,6 +500,19 @@ def test_client_end_of_input_after_owed_replies(start_server, start_client, site
     client = start_client(FOLDER, "--port", str(server.port))
     client.send("text.txt")
     client.send("sub/dir/nested.txt")
+    client.close_input()
+    client.assert_exit(0)
+    assert "second line" in client.stdout.text()
+    assert "nested ✓" in client.stdout.text()
+
+
+def test_client_survives_invalid_utf8_on_its_input(start_server, start_client, site):
+    """A line of bytes that are not UTF-8 on standard input gets an error line, not a traceback,
+    and the names after it are still fetched (CONTRACT clients 2 and 3)."""
+    server = start(start_server, site)
+    client = start_client(FOLDER, "--port", str(server.port))
+    assert client.popen.stdin is not None
+    client.popen.stdin.write(b"text.txt\n\xff\xfe bad\nsub/dir/nested.txt\n")
     client.close_input()
     client.assert_exit(0)
     assert "second line" in client.stdout.text()

@@ -17,6 +17,7 @@ import threading
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.frames import CloseCode
 
 try:
     import readline  # line editing, and it lets show() redraw the line being typed
@@ -124,6 +125,14 @@ async def chat(url: str) -> int:
     show(f"* {frame.reason or 'session closed'} (code {frame.code})")
     if not we_asked:
         print(f"the server at {url} ended the session", file=sys.stderr, flush=True)
+        return 1
+    # Even after our `exit` the session may have ended for another reason: a message over the
+    # server's limit is answered with 1009 before `exit` is read. Only 1000 (our goodbye) and
+    # 1001 (the server shutting down as we left) are a normal end.
+    if frame.code not in (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY):
+        print(
+            f"the server at {url} ended the session: code {frame.code}", file=sys.stderr, flush=True
+        )
         return 1
     return 0
 

@@ -104,7 +104,10 @@ class JsonLog:
             raise ValueError("it is not a JSON array")
         starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=base))
         for line, start in zip(reversed(lines), reversed(starts[:-1]), strict=True):
-            record = line.rstrip().rstrip(b",")
+            # A write that stopped after its first byte leaves `{...},]`: the `,` landed on the
+            # newline before the old `]`. A record line always ends in `}`, so strip a `]`
+            # and then the `,` to get the complete record back.
+            record = line.rstrip().rstrip(b"]").rstrip().rstrip(b",")
             if record.strip() == b"[":
                 cut = None
                 break

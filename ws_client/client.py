@@ -81,7 +81,10 @@ async def websocket_client(url: str, lines: asyncio.Queue[str | None], binary: b
             print(f"cannot connect to {url}: not a valid ws:// or wss:// URL", file=sys.stderr)
             return 1
         except aiohttp.ClientConnectorError as error:  # refused, unknown host, unreachable
-            print(f"cannot connect to {url}: {error.os_error.strerror}", file=sys.stderr)
+            # strerror is None for some errors (a timeout while connecting): then the error
+            # itself still says what went wrong, where strerror alone would print "None".
+            why = error.os_error.strerror or error
+            print(f"cannot connect to {url}: {why}", file=sys.stderr)
             return 1
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
             print(f"cannot connect to {url}: {error or type(error).__name__}", file=sys.stderr)

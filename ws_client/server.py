@@ -17,7 +17,7 @@ import logging
 import signal
 import sys
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 DEFAULT_HOST = "127.0.0.1"
@@ -58,6 +58,7 @@ async def echo(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)  # the handshake: after this line we speak WebSocket, not HTTP
     print(f"{peer} connected", flush=True)
     request.app[SOCKETS].add(ws)
+    error_code = None  # the close code aiohttp sent after a protocol error, if there was one
     try:
         # The loop ends when the connection closes, however that happens: a close frame from
         # either side, a dead TCP connection, or a protocol error (the frame that ends it
@@ -72,13 +73,17 @@ async def echo(request: web.Request) -> web.WebSocketResponse:
                 await ws.send_bytes(msg.data)
             elif msg.type == WSMsgType.ERROR:
                 # Logged, never fatal: aiohttp has already sent the client a close code
-                # (1009 too big, 1007 invalid UTF-8, 1002 broken frame).
+                # (1009 too big, 1007 invalid UTF-8, 1002 broken frame). That code travels
+                # in the error: ws.close_code later says 1006, because after a broken frame
+                # aiohttp cannot read the client's close reply.
+                if isinstance(msg.data, WebSocketError):
+                    error_code = msg.data.code
                 print(f"{peer} connection error: {ws.exception()}", flush=True)
     except ConnectionError as error:  # the client vanished while we were answering
         print(f"{peer} connection error: {error}", flush=True)
     finally:
         request.app[SOCKETS].discard(ws)
-    print(f"{peer} disconnected (close code {ws.close_code})", flush=True)
+    print(f"{peer} disconnected (close code {error_code or ws.close_code})", flush=True)
     return ws
 
 

@@ -38,7 +38,7 @@ def read_names(loop: asyncio.AbstractEventLoop, names: asyncio.Queue[str | None]
     while True:
         try:
             line = input("file> " if interactive else "")
-        except (EOFError, UnicodeDecodeError, OSError):
+        except (EOFError, OSError):
             break
         if line.strip().lower() == "exit":
             break
@@ -137,6 +137,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     url = args.url or f"ws://{args.host}:{args.port}/ws"
+    # Bytes on standard input that are not valid text must not crash us. Depending on the
+    # locale, Python either raises UnicodeDecodeError for them or smuggles them through as
+    # surrogates, which only fail later when the name is encoded for the WebSocket. With
+    # "replace" each bad byte becomes U+FFFD, and the server just answers "not found".
+    if sys.stdin is not None:
+        sys.stdin.reconfigure(errors="replace")
     if args.save is not None:
         try:
             args.save.mkdir(parents=True, exist_ok=True)

@@ -83,9 +83,15 @@ def locate(root: Path, name: str) -> Path:
         raise Refused(404, "not found") from None
     if not path.is_relative_to(root):
         raise Refused(403, "outside the served folder")
-    if path.is_dir():
+    try:
+        # is_dir() and is_file() ask the disk too, and on Python 3.11 they raise OSError
+        # ("File name too long") for a 300-character name instead of answering False.
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except OSError:
+        raise Refused(404, "not found") from None
+    if is_dir:
         raise Refused(403, "a directory, not a file")
-    if not path.is_file():
+    if not is_file:
         raise Refused(404, "not found")
     return path
 
@@ -106,9 +112,14 @@ def http_headers(path: Path) -> dict[str, str]:
 def load(path: Path, name: str, limit: int) -> dict:
     """Read one file into the JSON reply. Runs in a worker thread: disk reads block."""
     with path.open("rb") as file:
-        # Check the size before reading, and read at most one byte more than the limit, so a
-        # huge file (or one that grows while we read) never lands in memory.
-        if (size := path.stat().st_size) > limit or len(data := file.read(limit + 1)) > limit:
+        # Check the size before reading, so a huge file never lands in memory ...
+        size = path.stat().st_size
+        if size > limit:
+            raise Refused(413, f"{size} bytes is over the WebSocket limit of {limit}")
+        # ... and read at most one byte more than the limit, so a file that grew after the
+        # check is caught too: getting limit + 1 bytes back means it is over the limit.
+        data = file.read(limit + 1)
+        if len(data) > limit:
             raise Refused(413, f"{size} bytes is over the WebSocket limit of {limit}")
     try:
         return {"name": name, "size": len(data), "content": data.decode("utf-8")}
