@@ -41,7 +41,10 @@ async def crawl(urls: list[str], timeout: float, workers: int) -> int:
             failures += not ok
             print(line, flush=True)
 
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+    connector = aiohttp.TCPConnector(limit=workers)  # a pool no smaller than --limit
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)
+    ) as session:
         began = time.monotonic()
         await asyncio.gather(*(worker(session) for _ in range(min(workers, len(urls)))))
         print(f"-- {len(urls)} requests in {time.monotonic() - began:.2f} s", flush=True)
@@ -63,7 +66,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8081, help="demo server port")
     parser.add_argument("--timeout", type=float, default=15.0, help="seconds per request")
     parser.add_argument("--limit", type=int, default=10, help="requests in flight at most")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     if args.limit < 1 or args.timeout <= 0:
         parser.error("--limit must be >= 1 and --timeout > 0")
     urls = args.urls

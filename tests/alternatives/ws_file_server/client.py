@@ -43,6 +43,7 @@ def show(reply: dict, save: Path | None) -> bool:
 
 
 def names_from_stdin():
+    sys.stdin.reconfigure(errors="replace")  # bad bytes become U+FFFD, never an exception
     for line in sys.stdin:
         name = line.strip()
         if name == "exit":
