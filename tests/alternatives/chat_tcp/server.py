@@ -61,6 +61,8 @@ class Member:
         except asyncio.QueueFull:
             self.pump.cancel()
             self.writer.close()
+            while not self.queue.empty():  # wakes any session waiting in put() for room
+                self.queue.get_nowait()
 
 
 class Lobby:
