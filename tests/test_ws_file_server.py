@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import signal
 import subprocess
@@ -517,6 +518,17 @@ def test_client_survives_invalid_utf8_on_its_input(start_server, start_client, s
     client.assert_exit(0)
     assert "second line" in client.stdout.text()
     assert "nested ✓" in client.stdout.text()
+
+
+def test_client_survives_invalid_utf8_in_its_arguments(start_server, start_client, site):
+    """A name given as an argument that is not valid UTF-8 is refused like a missing file, with
+    no traceback, and the other names are still fetched (CONTRACT clients 4, CONTRACT text)."""
+    server = start(start_server, site)
+    bad_name = os.fsdecode(b"bad\xff\xfe.txt")  # the bytes a shell would pass on
+    client = start_client(FOLDER, "--port", str(server.port), bad_name, "text.txt")
+    client.wait()
+    client.assert_no_traceback()
+    assert "second line" in client.stdout.text(), client.describe()
 
 
 def test_client_saves_binary_files(start_server, start_client, site, tmp_path):

@@ -143,6 +143,10 @@ def main() -> None:
     # "replace" each bad byte becomes U+FFFD, and the server just answers "not found".
     if sys.stdin is not None:
         sys.stdin.reconfigure(errors="replace")
+    # Names given as arguments arrive the same way: turn smuggled bad bytes into U+FFFD too.
+    args.names = [
+        name.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for name in args.names
+    ]
     if args.save is not None:
         try:
             args.save.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -60,6 +61,7 @@ def main() -> int:
     parser.add_argument("--url", help="WebSocket URL (default ws://HOST:PORT/ws)")
     parser.add_argument("--save", type=Path, metavar="DIR", help="write files into DIR")
     args = parser.parse_args()
+    args.names = [os.fsencode(n).decode("utf-8", "replace") for n in args.names]
     url = args.url or f"ws://{args.host}:{args.port}/ws"
     if args.save:
         args.save.mkdir(parents=True, exist_ok=True)
