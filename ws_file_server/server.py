@@ -25,7 +25,6 @@ import logging
 import mimetypes
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from urllib.parse import quote
 
@@ -225,31 +224,30 @@ def make_app(root: Path, ws_max_bytes: int) -> web.Application:
 
 
 # --- running --------------------------------------------------------------------------------
-class OneLineClientErrors(logging.Filter):
-    """aiohttp logs a malformed request with a full traceback. A bad request is the client's
-    mistake, not ours: keep it to one line, and keep tracebacks for real bugs."""
+class OneLineForBadRequests(logging.Filter):
+    """aiohttp logs a malformed request with a full traceback. The mistake is the client's,
+    not a bug here, so one line says enough; a real bug in a handler keeps its traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         if isinstance(error, HttpProcessingError):
-            reason = next((line for line in error.message.splitlines() if line.strip()), "")
-            record.msg, record.args = f"{record.getMessage()}: {reason.strip()}", ()
-            record.exc_info = None
+            record.msg = f"{record.getMessage()}: {error.code} {error.message}"
+            record.args, record.exc_info = (), None
         return True
 
 
-def on_stop_signals(stop: Callable[[], object]) -> None:
-    """Call stop() on Ctrl+C or SIGTERM (and Ctrl+Break on Windows)."""
+def on_stop_signal(stop: asyncio.Event) -> None:
+    """Make Ctrl+C and SIGTERM set `stop`, on every operating system."""
     loop = asyncio.get_running_loop()
-    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
-        if (signum := getattr(signal, name, None)) is None:
-            continue
+    # Windows has no SIGTERM handlers in asyncio, and the tests' "Ctrl+C" there is Ctrl+Break.
+    signums = [signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGBREAK", None)]
+    for signum in filter(None, signums):
         try:
-            loop.add_signal_handler(signum, stop)
-        except NotImplementedError:
-            # Windows event loops have no add_signal_handler; a plain handler works there and
-            # call_soon_threadsafe wakes the loop up.
-            signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop))
+            loop.add_signal_handler(signum, stop.set)
+        except (NotImplementedError, RuntimeError, ValueError):
+            # No add_signal_handler (Windows): a plain handler runs between two bytecodes of
+            # the main thread, so it hands the work to the loop in a thread-safe way.
+            signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop.set))
 
 
 async def serve(host: str, port: int, root: Path, ws_max_bytes: int, access_log: bool) -> None:
@@ -263,7 +261,7 @@ async def serve(host: str, port: int, root: Path, ws_max_bytes: int, access_log:
     try:
         await web.TCPSite(runner, host, port).start()
         stopping = asyncio.Event()
-        on_stop_signals(stopping.set)
+        on_stop_signal(stopping)
         bound_host, bound_port = runner.addresses[0][:2]
         if ":" in bound_host:
             bound_host = f"[{bound_host}]"
@@ -311,7 +309,7 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO if args.access_log else logging.WARNING, format="%(message)s"
     )
-    logging.getLogger("aiohttp.server").addFilter(OneLineClientErrors())
+    logging.getLogger("aiohttp.server").addFilter(OneLineForBadRequests())
     try:
         asyncio.run(serve(args.host, args.port, root, args.ws_max_bytes, args.access_log))
     except KeyboardInterrupt:
