@@ -1,6 +1,6 @@
 """Honest grading: correct solutions written differently from the reference must pass.
 
-tests/alternatives/<folder>/ holds a server.py and client.py for an assignment that keep the
+tests/alternatives/<folder>/<variant>/ holds a server.py and client.py for an assignment that keep the
 contract and the folder README's protocol but differ from the reference wherever a student
 may differ (asyncio instead of threads, other wording, other structure, other limits). The
 suite runs against each one with --solutions, and every test that ran must pass: a failure
@@ -23,19 +23,22 @@ import pytest
 pytestmark = pytest.mark.unit
 
 ALTERNATIVES = Path(__file__).with_name("alternatives")
-FOLDERS = sorted(
-    path.name
-    for path in ALTERNATIVES.glob("*")
+# tests/alternatives/<assignment>/<variant>/: one or more correct solutions per assignment.
+SOLUTIONS = sorted(
+    f"{path.parent.name}/{path.name}"
+    for path in ALTERNATIVES.glob("*/*")
     if path.is_dir() and any((path / name).is_file() for name in ("server.py", "client.py"))
 )
+FOLDERS = sorted({solution.split("/")[0] for solution in SOLUTIONS})
 SUITE_TIMEOUT = 600  # seconds for one assignment's suite, run one test at a time
 
 
-def build_tree(folder: str, root: Path) -> Path:
+def build_tree(solution: str, root: Path) -> Path:
     """A student-like tree: the alternative folder, plus the repository's static pages."""
+    folder = solution.split("/")[0]
     tree = root / "solutions"
     shutil.copytree(
-        ALTERNATIVES / folder, tree / folder, ignore=shutil.ignore_patterns("__pycache__")
+        ALTERNATIVES / solution, tree / folder, ignore=shutil.ignore_patterns("__pycache__")
     )
     if (harness.REPO / "static").is_dir():
         shutil.copytree(harness.REPO / "static", tree / "static")
@@ -53,11 +56,12 @@ def test_every_alternative_names_an_assignment():
 
 
 @pytest.mark.timeout(SUITE_TIMEOUT + 60)
-@pytest.mark.parametrize("folder", FOLDERS)
-def test_alternative_solution_passes_the_suite(folder: str, tmp_path: Path):
+@pytest.mark.parametrize("solution", SOLUTIONS)
+def test_alternative_solution_passes_the_suite(solution: str, tmp_path: Path):
+    folder = solution.split("/")[0]
     if folder not in grading.ASSIGNMENTS:
         pytest.skip(f"{folder} is not an assignment")
-    tree = build_tree(folder, tmp_path)
+    tree = build_tree(solution, tmp_path)
     results = tmp_path / "results.json"
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-c", str(harness.REPO / "pyproject.toml"),
@@ -72,6 +76,6 @@ def test_alternative_solution_passes_the_suite(folder: str, tmp_path: Path):
     report = "\n\n".join(f"=== {t['name']}\n{t['output'][-2500:]}" for t in failed)
     assert not failed, (
         f"{len(failed)} of {len(tests)} tests failed against the alternative solution "
-        f"tests/alternatives/{folder}; each asserts something beyond the contract and the "
+        f"tests/alternatives/{solution}; each asserts something beyond the contract and the "
         f"assignment, or the alternative is wrong:\n{report}"
     )
