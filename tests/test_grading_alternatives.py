@@ -1,8 +1,8 @@
 """Honest grading: correct solutions written differently from the reference must pass.
 
-tests/alternatives/<folder>/<variant>/ holds a server.py and client.py for an assignment that keep the
-contract and the folder README's protocol but differ from the reference wherever a student
-may differ (asyncio instead of threads, other wording, other structure, other limits). The
+tests/alternatives/<folder>/<variant>/ holds a server.py and client.py for an assignment that
+keep the contract and the folder README's protocol but differ from the reference wherever a
+student may differ (asyncio instead of threads, other wording, other structure, other limits). The
 suite runs against each one with --solutions, and every test that ran must pass: a failure
 means the test asserts the reference's phrasing or structure instead of required behaviour.
 Marked `unit`: they test this repository, not a student's folder.
