@@ -18,6 +18,7 @@ ASSIGNMENTS = [
     "ws_file_server",
     "ws_chat_json",
     "fastapi_chat",
+    "push_pull",
 ]
 WEIGHTS_FILE = Path(__file__).with_name("weights.toml")
 OUTPUT_LIMIT = 6000  # characters of failure output per test in the JSON
