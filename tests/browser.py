@@ -21,7 +21,14 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-WAIT_MS = 20_000  # Playwright's wait for any one thing on a page
+WAIT_SECONDS = 20  # Playwright's wait for any one thing on a page, before the time scale
+
+
+def wait_ms() -> float:
+    """Playwright's timeout in milliseconds, stretched by the suite's time scale."""
+    import harness
+
+    return harness.scaled(WAIT_SECONDS) * 1000
 
 
 def launch(playwright):

@@ -133,6 +133,6 @@ def page(browser):
     """A fresh page in a context of its own (no cookies or storage shared between tests)."""
     context = browser.new_context()
     page = context.new_page()
-    page.set_default_timeout(browser_support.WAIT_MS)
+    page.set_default_timeout(browser_support.wait_ms())
     yield page
     context.close()

@@ -1,7 +1,11 @@
 """Black-box helpers: run a script as a subprocess and talk to it through pipes and sockets.
 
-Everything here goes through ../shared/CONTRACT.md, never through a script's internals, so the
-same tests grade any implementation that keeps the contract.
+Everything here goes through the contract in README.md ("What your scripts must do to be
+graded"), never through a script's internals, so the same tests grade any implementation that
+keeps the contract.
+
+Every wait scales with one setting, for slow or loaded machines: `pytest --time-scale 2` or
+COURSE_TIME_SCALE=2 doubles them all (the contract's 5 s to stop included).
 """
 
 from __future__ import annotations
@@ -22,10 +26,28 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS_ENV = "COURSE_SOLUTIONS"
+TIME_SCALE_ENV = "COURSE_TIME_SCALE"
 LISTENING = re.compile(r"Listening on (tcp|https?|wss?)://(\[[^\]]+\]|[^\s:/]+):(\d+)")
+TIME_SCALE = 1.0  # set by configure_time_scale() from --time-scale or $COURSE_TIME_SCALE
 STARTUP_TIMEOUT = 15.0
-STOP_TIMEOUT = 5.0  # CONTRACT servers 4
+STOP_TIMEOUT = 5.0  # the contract: a server stops within 5 s (servers 4)
 TIMEOUT = 10.0  # default wait for one expected line
+WAIT = 20.0  # a longer wait: a burst, a reconnect, several round trips
+_BASE = {"STARTUP_TIMEOUT": STARTUP_TIMEOUT, "STOP_TIMEOUT": STOP_TIMEOUT,
+         "TIMEOUT": TIMEOUT, "WAIT": WAIT}  # fmt: skip
+
+
+def configure_time_scale(scale: float) -> None:
+    """Scale every wait of the suite (set once, before the test modules are imported)."""
+    global TIME_SCALE
+    TIME_SCALE = scale
+    for name, seconds in _BASE.items():
+        globals()[name] = seconds * scale
+
+
+def scaled(seconds: float) -> float:
+    """A wait written for an idle machine, stretched by the time scale."""
+    return seconds * TIME_SCALE
 
 _solutions_root: Path | None = None
 
@@ -111,8 +133,11 @@ class Stream:
             self.closed = True
             self._cond.notify_all()
 
-    def expect(self, pattern: str | re.Pattern[str], timeout: float = TIMEOUT) -> re.Match[str]:
+    def expect(
+        self, pattern: str | re.Pattern[str], timeout: float | None = None
+    ) -> re.Match[str]:
         """Wait for the next line (after the last one matched) that matches `pattern`."""
+        timeout = TIMEOUT if timeout is None else timeout
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -199,7 +224,7 @@ class Proc:
                 pass
 
     # --- output -----------------------------------------------------------------------
-    def expect(self, pattern: str, timeout: float = TIMEOUT) -> re.Match[str]:
+    def expect(self, pattern: str, timeout: float | None = None) -> re.Match[str]:
         return self.stdout.expect(pattern, timeout)
 
     def output(self) -> str:
@@ -220,8 +245,9 @@ class Proc:
             else:
                 self.popen.send_signal(signal.SIGINT)
 
-    def wait(self, timeout: float = TIMEOUT) -> int:
+    def wait(self, timeout: float | None = None) -> int:
         """Wait for the process to end; fail (and kill it) if it does not."""
+        timeout = TIMEOUT if timeout is None else timeout
         try:
             code = self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -234,7 +260,7 @@ class Proc:
         self.stderr.wait_closed(2)
         return code
 
-    def assert_exit(self, expected: int = 0, timeout: float = TIMEOUT) -> None:
+    def assert_exit(self, expected: int = 0, timeout: float | None = None) -> None:
         code = self.wait(timeout)
         assert code == expected, (
             f"{self.label} exited with status {code}, expected {expected}\n{self.describe()}"
@@ -242,9 +268,8 @@ class Proc:
         self.assert_no_traceback()
 
     def assert_no_traceback(self) -> None:
-        text = self.output()
-        for marker in ("Traceback (most recent call last)", "Exception in ASGI application"):
-            assert marker not in text, f"{self.label} printed a traceback\n{self.describe()}"
+        found = tracebacks(self.output())
+        assert not found, f"{self.label} printed a traceback:\n{found[0]}\n{self.describe()}"
 
     def kill(self) -> None:
         _kill_tree(self.popen)
@@ -261,6 +286,29 @@ class Proc:
         for stream, pipe in ((self.stdout, self.popen.stdout), (self.stderr, self.popen.stderr)):
             if stream.wait_closed(2):
                 pipe.close()
+
+
+# A library's own log of a request it refused is not the script's traceback: aiohttp answers
+# a malformed request with 400, keeps serving, and logs the parser's traceback.
+LIBRARY_REFUSAL = re.compile(r"^aiohttp\.http_exceptions\.\w+:")
+
+
+def tracebacks(text: str) -> list[str]:
+    """The tracebacks in a script's output, except a library's log of a refused request."""
+    found = []
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
+        if "Exception in ASGI application" in line:
+            found.append("\n".join(lines[number : number + 30]))
+        elif line.startswith("Traceback (most recent call last)"):
+            # The block ends with the first line that is not indented: the exception.
+            end = next(
+                (i for i in range(number + 1, len(lines)) if not lines[i].startswith(" ")),
+                len(lines) - 1,
+            )
+            if not LIBRARY_REFUSAL.match(lines[end]):
+                found.append("\n".join(lines[number : end + 1]))
+    return found
 
 
 class Server(Proc):
@@ -291,25 +339,25 @@ class Server(Proc):
     def url(self, path: str = "/", scheme: str | None = None) -> str:
         return f"{scheme or self.scheme}://{self.host}:{self.port}{path}"
 
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+    def stop(self, timeout: float | None = None) -> None:
         """Ctrl+C, then check the contract: exit status 0 within 5 s and no traceback."""
         self.interrupt()
-        self.assert_exit(0, timeout)
+        self.assert_exit(0, STOP_TIMEOUT if timeout is None else timeout)
 
 
-def connect(address: tuple[str, int], timeout: float = TIMEOUT) -> socket.socket:
-    sock = socket.create_connection(address, timeout=timeout)
-    return sock
+def connect(address: tuple[str, int], timeout: float | None = None) -> socket.socket:
+    return socket.create_connection(address, timeout=TIMEOUT if timeout is None else timeout)
 
 
 def recv_until(
     sock: socket.socket,
     predicate,
-    timeout: float = TIMEOUT,
+    timeout: float | None = None,
     limit: int = 1 << 30,
     data: bytearray | None = None,
 ) -> bytes:
     """Read from a socket into `data` until predicate(data) holds; return what was read."""
+    timeout = TIMEOUT if timeout is None else timeout
     data = bytearray() if data is None else data
     deadline = time.monotonic() + timeout
     while not predicate(data):
@@ -334,7 +382,7 @@ def recv_until(
     return bytes(data)
 
 
-def recv_line(sock: socket.socket, buffer: bytearray, timeout: float = TIMEOUT) -> str:
+def recv_line(sock: socket.socket, buffer: bytearray, timeout: float | None = None) -> str:
     """Read one newline-terminated line, keeping any extra bytes in `buffer`."""
     recv_until(sock, lambda data: b"\n" in data, timeout, data=buffer)
     line, _, rest = bytes(buffer).partition(b"\n")

@@ -50,10 +50,10 @@ class Terminal:
     def text(self) -> str:
         return "\n".join(line for line in self.lines() if line)
 
-    def wait_for(self, pattern: str, timeout: float = harness.TIMEOUT) -> str:
+    def wait_for(self, pattern: str, timeout: float | None = None) -> str:
         """Wait until a screen line matches; return that line."""
         regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + (harness.TIMEOUT if timeout is None else timeout)
         while True:
             for line in self.lines():
                 if regex.search(line):
@@ -69,8 +69,8 @@ class Terminal:
     def interrupt(self) -> None:
         self.child.sendintr()
 
-    def wait_exit(self, timeout: float = harness.TIMEOUT) -> int:
-        deadline = time.monotonic() + timeout
+    def wait_exit(self, timeout: float | None = None) -> int:
+        deadline = time.monotonic() + (harness.TIMEOUT if timeout is None else timeout)
         while self.child.isalive() and time.monotonic() < deadline:
             try:
                 self._read(0.1)

@@ -16,7 +16,7 @@ OPEN = (  # the page says it is connected and lets you send
 
 def open_chat(browser, server, name: str):
     page = browser.new_context().new_page()
-    page.set_default_timeout(browser_support.WAIT_MS)
+    page.set_default_timeout(browser_support.wait_ms())
     page.goto(server.url("/"))
     page.fill("#name", name)
     page.press("#name", "Enter")  # join under that name

@@ -90,12 +90,13 @@ def write_tables(rows: list[dict], out: Path, assignments: list[str]) -> str:
     header = ["student", *assignments, "total", "max", "status"]
     table = []
     for row in rows:
-        grade = row["grade"] or {"assignments": {}, "score": 0, "max_score": ""}
+        grade = row["grade"] or {"score": 0, "extra_data": {"assignments": {}, "max_score": ""}}
+        summary = grade["extra_data"]
         cells = [row["student"]]
         for name in assignments:
-            a = grade["assignments"].get(name)
+            a = summary["assignments"].get(name)
             cells.append(f"{a['score']:g}/{a['max_score']:g}" if a else "-")
-        cells += [f"{grade['score']:g}", f"{grade['max_score']}", row["status"]]
+        cells += [f"{grade['score']:g}", f"{summary['max_score']}", row["status"]]
         table.append(cells)
     with (out / "grades.csv").open("w", newline="", encoding="utf-8") as file:
         csv.writer(file).writerows([header, *table])
