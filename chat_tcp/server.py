@@ -135,6 +135,8 @@ class Room:
     def rename(self, member: Member, new_name: str) -> None:
         with self._lock:
             old_name = member.name
+            if self._members.get(old_name) is not member:
+                return  # dropped, or the server is shutting down: nobody to rename
             if not NAME.fullmatch(new_name):
                 error = "* a name is 1 to 32 letters, digits, '.', '-' or '_'"
             elif new_name in self._members:
@@ -248,17 +250,19 @@ def main() -> None:
     except OSError as error:
         sys.exit(f"cannot listen on {args.host}:{args.port}: {error}")
 
-    # Ctrl+C (SIGINT) and `kill` (SIGTERM) both raise KeyboardInterrupt in the main thread.
+    def stop(signum: int, frame: object) -> None:
+        # Ctrl+C (SIGINT) and `kill` (SIGTERM) ask serve_forever() to return. Not by raising
+        # KeyboardInterrupt: that could land in the middle of starting a client's thread.
+        # shutdown() waits for serve_forever() to return, so it runs in a thread of its own.
+        threading.Thread(target=server.shutdown).start()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.default_int_handler)
+        signal.signal(signum, stop)
     with server:
-        try:
-            host, port = server.server_address[:2]
-            print(f"Listening on tcp://{host}:{port}", flush=True)
-            # serve_forever() checks for Ctrl+C every half second, on Windows too.
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
+        host, port = server.server_address[:2]
+        print(f"Listening on tcp://{host}:{port}", flush=True)
+        # serve_forever() looks for shutdown() every half second, on Windows too.
+        server.serve_forever()
         server.room.close_all()
     print("Stopped.", flush=True)
 

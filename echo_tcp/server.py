@@ -24,6 +24,7 @@ ACCEPT_POLL_SECONDS = 0.5
 # so every use of the set holds the lock.
 connections: set[socket.socket] = set()
 connections_lock = threading.Lock()
+stopping = threading.Event()  # set by Ctrl+C or SIGTERM
 
 
 def log(text: str) -> None:
@@ -54,26 +55,24 @@ def echo(conn: socket.socket, address: str) -> None:
 
 
 def serve(host: str, port: int) -> None:
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    # Without SO_REUSEADDR a restart right after Ctrl+C fails with "Address already in use"
-    # while the old connections sit in TIME_WAIT. On Windows the option would let another
-    # program steal the port, and the restart works there without it.
-    if hasattr(socket, "SO_REUSEADDR") and not hasattr(socket, "SO_EXCLUSIVEADDRUSE"):
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind((host, port))
-    server.listen()
+    # create_server() does socket(), bind() and listen() in one call, and on Linux and macOS
+    # sets SO_REUSEADDR: a restart right after Ctrl+C works while the old connections still
+    # sit in TIME_WAIT (Windows allows that without the option).
+    server = socket.create_server((host, port))
     # A blocking accept() never returns to Python on Windows, so Ctrl+C would be ignored
     # until the next client arrives. Waking up twice a second lets it through everywhere.
     server.settimeout(ACCEPT_POLL_SECONDS)
 
-    # Ctrl+C (SIGINT) and `kill` (SIGTERM) both raise KeyboardInterrupt in the main thread.
+    # Ctrl+C (SIGINT) and `kill` (SIGTERM) only set a flag that the loop below looks at. An
+    # exception raised by the signal could land between accept() and starting the client's
+    # thread, and leave that client waiting forever.
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.default_int_handler)
+        signal.signal(signum, lambda signum, frame: stopping.set())
     bound_host, bound_port = server.getsockname()[:2]
     print(f"Listening on tcp://{bound_host}:{bound_port}", flush=True)
 
     try:
-        while True:
+        while not stopping.is_set():
             try:
                 conn, (client_host, client_port) = server.accept()
             except TimeoutError:
@@ -95,6 +94,7 @@ def serve(host: str, port: int) -> None:
                     conn.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass  # already gone
+    print("Stopped.", flush=True)
 
 
 def main() -> None:
@@ -111,8 +111,6 @@ def main() -> None:
     args = parser.parse_args()
     try:
         serve(args.host, args.port)
-    except KeyboardInterrupt:
-        print("Stopped.", flush=True)
     except OSError as error:  # e.g. the port is taken
         raise SystemExit(f"cannot listen on {args.host}:{args.port}: {error}") from None
 

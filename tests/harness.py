@@ -49,6 +49,7 @@ def scaled(seconds: float) -> float:
     """A wait written for an idle machine, stretched by the time scale."""
     return seconds * TIME_SCALE
 
+
 _solutions_root: Path | None = None
 
 
@@ -124,18 +125,19 @@ class Stream:
         self._thread.start()
 
     def _pump(self, pipe) -> None:
-        for raw in iter(pipe.readline, b""):
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            with self._cond:
-                self.lines.append(line)
-                self._cond.notify_all()
+        try:
+            for raw in iter(pipe.readline, b""):
+                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                with self._cond:
+                    self.lines.append(line)
+                    self._cond.notify_all()
+        except (OSError, ValueError):
+            pass  # a socket reset, or a pipe closed under us: the stream ended
         with self._cond:
             self.closed = True
             self._cond.notify_all()
 
-    def expect(
-        self, pattern: str | re.Pattern[str], timeout: float | None = None
-    ) -> re.Match[str]:
+    def expect(self, pattern: str | re.Pattern[str], timeout: float | None = None) -> re.Match[str]:
         """Wait for the next line (after the last one matched) that matches `pattern`."""
         timeout = TIMEOUT if timeout is None else timeout
         regex = re.compile(pattern)
@@ -314,8 +316,12 @@ def tracebacks(text: str) -> list[str]:
 class Server(Proc):
     """A server started with --port 0; knows its real address from the `Listening on` line."""
 
-    def __init__(self, path: Path, args: Iterable[str], cwd: Path, **kwargs) -> None:
-        super().__init__(path, ["--port", "0", *args], cwd, **kwargs)
+    def __init__(
+        self, path: Path, args: Iterable[str], cwd: Path, default_port: bool = False, **kwargs
+    ) -> None:
+        """Start the server on --port 0 (a later --port in `args` wins), or on its default
+        port with `default_port`."""
+        super().__init__(path, [*([] if default_port else ["--port", "0"]), *args], cwd, **kwargs)
         try:
             match = self.stdout.expect(LISTENING, STARTUP_TIMEOUT)
         except AssertionError:
@@ -343,6 +349,48 @@ class Server(Proc):
         """Ctrl+C, then check the contract: exit status 0 within 5 s and no traceback."""
         self.interrupt()
         self.assert_exit(0, STOP_TIMEOUT if timeout is None else timeout)
+
+
+class Scope:
+    """The processes one test (or one gate) starts; close() ends every one of them.
+
+    close() gives each server still running a Ctrl+C and a moment to stop, then kills
+    whatever is left. It judges nothing: how a server stops is the contract tests' business,
+    so that a server that stops badly loses those tests, not every test it was started for.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.procs: list[Proc] = []
+
+    def server(self, folder: str, *args: str, stdin=subprocess.DEVNULL, cwd: Path | None = None,
+               env: dict[str, str] | None = None) -> Server:  # fmt: skip
+        """Start <folder>/server.py on --port 0 and wait for its `Listening on` line."""
+        return self._add(Server(script(folder), args, cwd or self.workdir, stdin=stdin, env=env))
+
+    def client(self, folder: str, *args: str, name: str = "client.py", cwd: Path | None = None,
+               env: dict[str, str] | None = None) -> Proc:  # fmt: skip
+        """Start <folder>/client.py (or another script of the folder) with a stdin pipe."""
+        return self._add(Proc(script(folder, name), args, cwd or self.workdir, env=env))
+
+    def tool(self, program: str, *args: str) -> Proc:
+        """Start a third-party program with pipes, like a client."""
+        return self._add(Proc(Path(program), args, self.workdir, command=[program, *args]))
+
+    def _add(self, proc):
+        self.procs.append(proc)
+        return proc
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if isinstance(proc, Server) and proc.popen.poll() is None:
+                proc.interrupt()
+        for proc in self.procs:
+            try:
+                proc.popen.wait(STOP_TIMEOUT if isinstance(proc, Server) else 0.1)
+            except subprocess.TimeoutExpired:
+                pass
+            proc.kill()
 
 
 def connect(address: tuple[str, int], timeout: float | None = None) -> socket.socket:
@@ -388,6 +436,18 @@ def recv_line(sock: socket.socket, buffer: bytearray, timeout: float | None = No
     line, _, rest = bytes(buffer).partition(b"\n")
     buffer[:] = rest
     return line.decode("utf-8")
+
+
+def run_python(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run a Python script to its end with the scripts' environment (for --help and such)."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        capture_output=True,
+        timeout=WAIT,
+        env=subprocess_env(),
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def free_port() -> int:

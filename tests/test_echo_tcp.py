@@ -10,6 +10,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import harness
+import pytest
 
 FOLDER = "echo_tcp"
 TEXT = "Привіт, світ! สวัสดีครับ 🌍🚀 ok"
@@ -44,6 +45,7 @@ def first_difference(a: bytes, b: bytes) -> int:
     )
 
 
+@pytest.mark.core
 def test_one_message_comes_back_whole(start_server, start_client):
     """`client.py --message TEXT` prints the echo of a Cyrillic, Thai and emoji message as one line
     and exits 0 (seed 000 task 1; CONTRACT text)."""
@@ -53,6 +55,7 @@ def test_one_message_comes_back_whole(start_server, start_client):
     client.assert_exit(0)
 
 
+@pytest.mark.contract
 def test_interactive_lines_until_exit(start_server, start_client):
     """Each typed line is echoed on a line of its own, in order; `exit` ends the client with 0 and
     nothing typed after it is sent (CONTRACT clients 2 and 3)."""
@@ -67,6 +70,7 @@ def test_interactive_lines_until_exit(start_server, start_client):
     assert "after exit" not in client.stdout.text()
 
 
+@pytest.mark.contract
 def test_end_of_input_ends_the_client(start_server, start_client):
     """The end of input ends the client with status 0, but only after the echo it is still owed is
     printed (CONTRACT clients 3)."""
@@ -78,6 +82,7 @@ def test_end_of_input_ends_the_client(start_server, start_client):
     client.assert_exit(0)
 
 
+@pytest.mark.core
 def test_long_reply_is_printed_whole(start_server, start_client):
     """The seed read one recv(1024) and cut longer replies (and split characters)."""
     server = start_server(FOLDER)
@@ -93,6 +98,7 @@ def test_long_reply_is_printed_whole(start_server, start_client):
     )
 
 
+@pytest.mark.core
 def test_many_clients_at_once_with_large_multibyte_payloads(start_server):
     """20 clients at once send large multibyte texts in random-sized pieces and each gets back
     exactly its own bytes (echo_tcp README: a thread per client, TCP is a byte stream)."""
@@ -114,6 +120,7 @@ def test_many_clients_at_once_with_large_multibyte_payloads(start_server):
         )
 
 
+@pytest.mark.core
 def test_second_client_is_served_while_the_first_stays_connected(start_server):
     """The seed served one client at a time: a second one hung until the first left."""
     server = start_server(FOLDER)
@@ -124,6 +131,7 @@ def test_second_client_is_served_while_the_first_stays_connected(start_server):
         assert harness.recv_line(first, bytearray()) == "first"
 
 
+@pytest.mark.contract
 def test_client_without_server_says_so(start_client):
     """With no server listening, the client prints one line to stderr naming the address and exits
     with status 1, no traceback (CONTRACT clients 4)."""
@@ -136,6 +144,7 @@ def test_client_without_server_says_so(start_client):
     )
 
 
+@pytest.mark.contract
 def test_client_ctrl_c_has_no_traceback(start_server, start_client):
     """Ctrl+C on a connected client ends it without a traceback (CONTRACT clients 4)."""
     server = start_server(FOLDER)
@@ -147,6 +156,7 @@ def test_client_ctrl_c_has_no_traceback(start_server, start_client):
     client.assert_no_traceback()
 
 
+@pytest.mark.core
 def test_netcat_is_a_client(start_server, nc, procs, workdir):
     """netcat, a client nobody here wrote, gets its two lines echoed back byte for byte (echo_tcp
     README, Try: `nc 127.0.0.1 12345`)."""
@@ -162,6 +172,7 @@ def test_netcat_is_a_client(start_server, nc, procs, workdir):
     )
 
 
+@pytest.mark.contract
 def test_ctrl_c_with_idle_clients_connected(start_server):
     """Ctrl+C with 5 clients connected: exit status 0 within 5 s, no traceback, and every client
     connection is closed, not left hanging (CONTRACT servers 4)."""
@@ -180,6 +191,7 @@ def test_ctrl_c_with_idle_clients_connected(start_server):
             sock.close()
 
 
+@pytest.mark.contract
 def test_sigterm_stops_the_server(start_server):
     """SIGTERM with a client connected: the server exits with status 0 within 5 s, no traceback
     (CONTRACT servers 4)."""
@@ -189,6 +201,7 @@ def test_sigterm_stops_the_server(start_server):
         server.assert_exit(0, timeout=5)
 
 
+@pytest.mark.contract
 def test_restart_on_the_same_port_right_after_ctrl_c(start_server):
     """Right after Ctrl+C the server starts again on the same --port and serves (CONTRACT servers 1;
     echo_tcp README: SO_REUSEADDR)."""

@@ -186,6 +186,7 @@ def read_close_code(sock: socket.socket, timeout: float = WAIT) -> int | None:
 # --- the page ------------------------------------------------------------------------------
 
 
+@pytest.mark.core
 def test_page_is_served_with_its_ids(server):
     """`GET /` is the chat page with its ids and no hard-coded `localhost:8000` (seed 001;
     fastapi_chat README). How it shows text is checked in a real browser."""
@@ -201,6 +202,7 @@ def test_page_is_served_with_its_ids(server):
 # --- echo ----------------------------------------------------------------------------------
 
 
+@pytest.mark.core
 def test_echo_answers_every_text_with_a_reply_containing_it(server, peers):
     """/echo answers every text message (Unicode and 30 kB too) with a text reply containing it
     (seed 001; fastapi_chat README, Protocol)."""
@@ -216,6 +218,7 @@ def test_echo_answers_every_text_with_a_reply_containing_it(server, peers):
 # --- the chat room -------------------------------------------------------------------------
 
 
+@pytest.mark.core
 def test_every_message_reaches_every_named_client_sender_included(server, peers):
     """20 named clients each send a message; every client, the sender too, gets all 20 messages
     as `name: text` (fastapi_chat README, Protocol)."""
@@ -229,6 +232,7 @@ def test_every_message_reaches_every_named_client_sender_included(server, peers)
             wanted.discard(peer.expect(wanted.__contains__))
 
 
+@pytest.mark.core
 def test_a_client_without_a_name_gets_a_guest_name(server, peers):
     """Without ?name= a client is guest-N: its message comes back as `guest-N: text` (fastapi_chat
     README, Protocol)."""
@@ -237,6 +241,7 @@ def test_a_client_without_a_name_gets_a_guest_name(server, peers):
     assert re.fullmatch(r"guest-\d+: who am I\?", guest.expect(lambda m: "who am I?" in m))
 
 
+@pytest.mark.core
 def test_join_and_leave_notices(server, peers):
     """Members get a notice naming a client when it joins and when it leaves, and the room carries
     on (fastapi_chat README, Protocol)."""
@@ -249,6 +254,7 @@ def test_join_and_leave_notices(server, peers):
     ann.expect_text("ann: still here")
 
 
+@pytest.mark.robustness
 def test_blank_binary_and_oversized_messages_are_not_broadcast(server, peers):
     """Blank, binary and 2 MiB messages are never broadcast: the sender gets an error notice (or a
     close 1009) (fastapi_chat README, Protocol; CONTRACT servers 5)."""
@@ -311,6 +317,7 @@ CHUNK = "z" * 16000
 WINDOW = 8  # messages a pusher may have on the way
 
 
+@pytest.mark.robustness
 def test_a_client_that_never_reads_is_dropped_and_the_others_get_everything(server, peers):
     """A client that never reads is dropped with a notice while the readers get every message in
     order (fastapi_chat: one slow client must not stall the room)."""
@@ -340,6 +347,7 @@ def test_a_client_that_never_reads_is_dropped_and_the_others_get_everything(serv
     laggard.close()
 
 
+@pytest.mark.robustness
 def test_clients_that_reset_mid_broadcast_do_not_hurt_the_others(server, peers):
     """10 clients that reset their connections mid-broadcast make no reader miss a message and cause
     no traceback (fastapi_chat README, design point 3; CONTRACT servers 5)."""
@@ -367,6 +375,7 @@ def test_clients_that_reset_mid_broadcast_do_not_hurt_the_others(server, peers):
 # --- stopping the server -------------------------------------------------------------------
 
 
+@pytest.mark.contract
 def test_ctrl_c_sends_a_close_frame_and_exits_cleanly(server, peers):
     """Ctrl+C sends chat and echo clients a close frame 1001 or 1012 and exits 0 within 5 s, no
     traceback (CONTRACT servers 4)."""
@@ -377,6 +386,7 @@ def test_ctrl_c_sends_a_close_frame_and_exits_cleanly(server, peers):
         assert peer.wait_closed() in (1001, 1012), "no close frame 1001 or 1012"
 
 
+@pytest.mark.contract
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM is Unix only")
 def test_sigterm_exits_cleanly(server, peers):
     """SIGTERM: exit status 0 within 5 s and a close frame 1001 or 1012 to a client (CONTRACT
@@ -387,6 +397,7 @@ def test_sigterm_exits_cleanly(server, peers):
     assert ann.wait_closed() in (1001, 1012)
 
 
+@pytest.mark.robustness
 def test_ctrl_c_with_a_client_that_stopped_reading(server, peers):
     """Ctrl+C still exits within 5 s when a client has stopped reading and its buffers are full
     (CONTRACT servers 4; fastapi_chat README: timeout_graceful_shutdown)."""
@@ -402,6 +413,7 @@ def test_ctrl_c_with_a_client_that_stopped_reading(server, peers):
 # --- the terminal client -------------------------------------------------------------------
 
 
+@pytest.mark.core
 def test_two_clients_chat(server, start_client):
     """Two client.py processes chat, each sees every message (its own too), and `exit` and the end
     of input end them with status 0 (CONTRACT clients 2 and 3; fastapi_chat README)."""
@@ -422,6 +434,7 @@ def test_two_clients_chat(server, start_client):
     ann.assert_exit(0)
 
 
+@pytest.mark.contract
 def test_client_gets_its_replies_before_leaving_at_end_of_input(server, start_client):
     """At the end of input the client prints all 30 of its own messages back, in order, before it
     exits 0 (CONTRACT clients 3)."""
@@ -435,6 +448,7 @@ def test_client_gets_its_replies_before_leaving_at_end_of_input(server, start_cl
     assert mine == [f"ann: line {number} ✓" for number in range(30)], mine
 
 
+@pytest.mark.contract
 def test_client_when_the_server_is_not_there(start_client):
     """With no server listening, the client prints one line to stderr naming the address and exits
     with status 1 (CONTRACT clients 4)."""
@@ -445,6 +459,7 @@ def test_client_when_the_server_is_not_there(start_client):
     assert len(lines) == 1 and str(port) in lines[0], lines
 
 
+@pytest.mark.contract
 def test_client_when_the_server_goes_away(server, start_client):
     """When the server stops, the client notices and ends by itself without a traceback (CONTRACT
     clients 4)."""
@@ -459,6 +474,7 @@ def test_client_when_the_server_goes_away(server, start_client):
 # --- `uvicorn server:app`, as the seed runs it ----------------------------------------------
 
 
+@pytest.mark.core
 def test_runs_under_the_uvicorn_command(procs):
     """`uvicorn server:app`, the seed's way to run it, serves the page and /echo and stops on Ctrl+C
     without a traceback (seed 001; fastapi_chat README: Run it)."""
@@ -492,6 +508,7 @@ def test_runs_under_the_uvicorn_command(procs):
 # --- real third-party clients and a real terminal ------------------------------------------
 
 
+@pytest.mark.core
 def test_websocat_joins_the_chat(server, peers, start_tool, websocat):
     """websocat joins the room as `cat`; its message reaches the others and itself (fastapi_chat
     README: try it with a third-party client)."""
@@ -507,6 +524,7 @@ def test_websocat_joins_the_chat(server, peers, start_tool, websocat):
     assert tool.wait() == 0
 
 
+@pytest.mark.interface
 def test_typing_while_messages_arrive_in_a_terminal(server, peers, workdir):
     """In a real terminal, a message that arrives while you type is printed legibly, what you
     typed stays visible and is sent whole, and Ctrl+C leaves without a traceback."""

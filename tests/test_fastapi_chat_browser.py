@@ -24,6 +24,7 @@ def open_chat(browser, server, name: str):
     return page
 
 
+@pytest.mark.core
 def test_two_pages_chat_and_show_text_as_text(start_server, browser):
     """A message with HTML in it shows in both pages as those characters, never as elements, and the
     input is cleared (fastapi_chat README: the page uses textContent)."""
@@ -43,6 +44,7 @@ def test_two_pages_chat_and_show_text_as_text(start_server, browser):
     assert ann.input_value("#message") == ""
 
 
+@pytest.mark.interface
 def test_page_disables_send_and_reconnects_when_the_server_restarts(start_server, browser):
     """When the server stops, the page disables Send and says it is offline; it reconnects by itself
     when the server is back (fastapi_chat README, What to try)."""
@@ -59,6 +61,7 @@ def test_page_disables_send_and_reconnects_when_the_server_restarts(start_server
     page.locator("#messages li", has_text="ann: back").wait_for()
 
 
+@pytest.mark.core
 def test_two_pages_and_a_terminal_client_share_the_room(start_server, start_client, browser):
     """A message from each of the three reaches the other two."""
     server = start_server("fastapi_chat")
@@ -81,6 +84,7 @@ def test_two_pages_and_a_terminal_client_share_the_room(start_server, start_clie
     cli.assert_exit(0)
 
 
+@pytest.mark.interface
 def test_page_works_through_a_different_host_name(start_server, page):
     """The page connects to the server it came from (ws://{location.host}/ws), not to a
     hard-coded address (fastapi_chat README)."""

@@ -129,6 +129,7 @@ def line_naming(text: str, url: str) -> str:
 # --- the demo server --------------------------------------------------------------------------
 
 
+@pytest.mark.core
 def test_demo_server_endpoints(start_server):
     """The demo API answers every endpoint in the README's table: / lists them, /json, /status/N,
     /bytes/N and /delay/0 (http_client README: The demo API)."""
@@ -148,6 +149,7 @@ def test_demo_server_endpoints(start_server):
     assert status == 200
 
 
+@pytest.mark.robustness
 def test_demo_server_caps_and_refuses_nonsense(start_server):
     """The demo API caps /bytes, answers bad numbers with a 4xx (never a 500) and survives bytes
     that are not HTTP (http_client README: 'Nonsense gets a 400'; CONTRACT servers 5)."""
@@ -171,6 +173,7 @@ def test_demo_server_caps_and_refuses_nonsense(start_server):
     assert get(server.url("/json"))[0] == 200, "after a request that is not HTTP, GET /json failed"
 
 
+@pytest.mark.core
 def test_demo_server_answers_others_while_a_delay_waits(start_server):
     """While a /delay/30 request waits, the demo server still answers other requests at once
     (http_client README: `await asyncio.sleep()` in /delay)."""
@@ -186,6 +189,7 @@ def test_demo_server_answers_others_while_a_delay_waits(start_server):
     # The teardown then stops the server with a /delay request still pending: within 5 s.
 
 
+@pytest.mark.contract
 @pytest.mark.skipif(sys.platform == "win32", reason="no SIGTERM to send on Windows")
 def test_demo_server_sigterm_exits_0(start_server):
     """SIGTERM makes the demo server exit with status 0 within 5 s and print no traceback
@@ -199,6 +203,7 @@ def test_demo_server_sigterm_exits_0(start_server):
 # --- the client -------------------------------------------------------------------------------
 
 
+@pytest.mark.core
 def test_client_runs_requests_concurrently(start_client):
     """All 10 URLs are in flight at the same time (the test's server counts them) and each gets a
     line with 200 (seed 000 task 2: `asyncio.gather`; http_client README)."""
@@ -215,6 +220,7 @@ def test_client_runs_requests_concurrently(start_client):
     assert sorted(gate.paths) == sorted(url.removeprefix(base) for url in urls)
 
 
+@pytest.mark.core
 def test_limit_bounds_requests_in_flight(start_client):
     """With `--limit 2` exactly 2 requests run at the same time, never more (http_client README:
     `--limit N`, a semaphore)."""
@@ -228,6 +234,7 @@ def test_limit_bounds_requests_in_flight(start_client):
     assert gate.peak == 2, f"--limit 2 let {gate.peak} requests run at the same time"
 
 
+@pytest.mark.core
 def test_limit_above_the_pool_default_runs_them_all_at_once(start_client):
     """With `--limit 110` all 110 requests are in flight together: aiohttp's connection pool, 100
     connections by default, must not hold the last ten back (http_client README: `--limit N`)."""
@@ -239,6 +246,7 @@ def test_limit_above_the_pool_default_runs_them_all_at_once(start_client):
         client.assert_exit(0, timeout=30)
 
 
+@pytest.mark.contract
 def test_options_may_stand_between_urls(start_server, start_client):
     """`client.py URL --timeout 5 URL` fetches both URLs: options may come between the URLs
     (http_client README: Run it)."""
@@ -250,6 +258,7 @@ def test_options_may_stand_between_urls(start_server, start_client):
         line_naming(client.stdout.text(), url)
 
 
+@pytest.mark.core
 def test_failing_urls_stay_with_their_own_line(start_server, start_client):
     """404, 503, refused, silent and malformed URLs each get a line naming the URL, the good URLs
     still print 200, exit status 1 (http_client README: errors stay with their URL)."""
@@ -279,6 +288,7 @@ def test_failing_urls_stay_with_their_own_line(start_server, start_client):
     )
 
 
+@pytest.mark.core
 def test_all_good_exits_0(start_server, start_client):
     """When every URL succeeds, the client prints a line naming each one and exits with status 0
     (http_client README: 'Exit status 0 when every URL succeeded')."""
@@ -290,6 +300,7 @@ def test_all_good_exits_0(start_server, start_client):
         line_naming(client.stdout.text(), url)
 
 
+@pytest.mark.contract
 def test_default_urls_come_from_the_demo_server(start_server, start_client):
     """With no URLs, the client fetches a default set from the demo server at --host/--port: at
     least 3 lines naming it (http_client README: Run it; CONTRACT clients 1)."""
@@ -301,6 +312,7 @@ def test_default_urls_come_from_the_demo_server(start_server, start_client):
     assert len(lines) >= 3, f"expected a line per default URL\n{client.describe()}"
 
 
+@pytest.mark.contract
 def test_demo_server_not_there(start_client):
     """With the demo server not running, the client names 127.0.0.1:PORT on stderr and exits with
     status 1, no traceback (CONTRACT clients 4)."""
@@ -310,6 +322,7 @@ def test_demo_server_not_there(start_client):
     assert f"127.0.0.1:{port}" in client.stderr.text(), client.describe()
 
 
+@pytest.mark.core
 def test_urls_from_standard_input(start_server, start_client):
     """`client.py -` reads URLs from standard input, one per line, until the end of input, and
     prints a line for each (http_client README: '`-` reads URLs from standard input')."""

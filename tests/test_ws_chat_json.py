@@ -124,6 +124,7 @@ def say(ws: ClientConnection, text: str) -> None:
 # --- the server ---------------------------------------------------------------------------
 
 
+@pytest.mark.core
 def test_greeting_is_the_first_frame_and_names_the_client(start_server, workdir):
     """Every newcomer first gets the greeting `Добро пожаловать в чат!`, then its own id Client_N,
     different for each client (seed 002; ws_chat_json README, Protocol)."""
@@ -135,6 +136,7 @@ def test_greeting_is_the_first_frame_and_names_the_client(start_server, workdir)
     second.close()
 
 
+@pytest.mark.core
 def test_newcomer_sees_recent_history(start_server, workdir):
     """A client that joins later is sent the recent messages first (ws_chat_json README, Protocol:
     'the last K messages')."""
@@ -149,6 +151,7 @@ def test_newcomer_sees_recent_history(start_server, workdir):
     bob.close()
 
 
+@pytest.mark.core
 def test_message_is_acknowledged_and_fanned_out_with_the_sender_id(start_server, workdir):
     """A message is acknowledged to its sender as `You said: text` and reaches the others as
     `Client_N: text` (seed 002; ws_chat_json README, Protocol)."""
@@ -164,6 +167,7 @@ def test_message_is_acknowledged_and_fanned_out_with_the_sender_id(start_server,
         ws.close()
 
 
+@pytest.mark.core
 def test_log_records_every_message_and_event_and_stays_valid(start_server, workdir):
     """The log is a valid JSON array after each acknowledged message; records have the README's
     fields, and connect and disconnect are logged (seed 002; ws_chat_json README, log format)."""
@@ -198,6 +202,7 @@ def datetime_from_iso(text: str) -> None:
     datetime.fromisoformat(text)  # raises ValueError unless ISO 8601
 
 
+@pytest.mark.core
 def test_log_is_created_in_the_current_directory_by_default(start_server, workdir):
     """Without --log, the log is messages.json in the current working directory (ws_chat_json
     README: Run it)."""
@@ -208,6 +213,7 @@ def test_log_is_created_in_the_current_directory_by_default(start_server, workdi
     ws.close()
 
 
+@pytest.mark.core
 def test_log_from_an_earlier_run_is_continued(start_server, workdir):
     """A restarted server continues the log of the earlier run; the old records stay first and
     unchanged (ws_chat_json README: 'a log from an earlier run is continued')."""
@@ -227,6 +233,7 @@ def test_log_from_an_earlier_run_is_continued(start_server, workdir):
     ws.close()
 
 
+@pytest.mark.core
 def test_earlier_records_are_never_rewritten(start_server, workdir):
     """Appending must not read, parse and rewrite the whole file for each message (that costs
     more with every record): the bytes of the earlier records stay exactly as they were."""
@@ -249,6 +256,7 @@ def test_earlier_records_are_never_rewritten(start_server, workdir):
     ws.close()
 
 
+@pytest.mark.core
 def test_burst_from_several_clients_is_logged_exactly_once(start_server, workdir):
     """8 clients send 25 messages each without waiting: every message is acknowledged and logged
     exactly once (ws_chat_json README: two records can never interleave)."""
@@ -283,6 +291,7 @@ def test_burst_from_several_clients_is_logged_exactly_once(start_server, workdir
         ws.close()
 
 
+@pytest.mark.robustness
 def test_kill_mid_burst_loses_nothing_acknowledged(start_server, workdir):
     """After kill -9 mid-burst the log is valid JSON holding every acknowledged message, and a
     restart continues it (ws_chat_json README: survives kill -9; CONTRACT servers 4)."""
@@ -328,6 +337,7 @@ def test_kill_mid_burst_loses_nothing_acknowledged(start_server, workdir):
     ws.close()
 
 
+@pytest.mark.robustness
 def test_restart_repairs_a_torn_last_record(start_server, workdir):
     """A log whose last record a crash cut in half is repaired at the next start: complete records
     stay, new ones follow (ws_chat_json README: the unfinished last line is dropped)."""
@@ -354,6 +364,7 @@ def test_restart_repairs_a_torn_last_record(start_server, workdir):
     ws.close()
 
 
+@pytest.mark.core
 def test_exit_closes_with_1000_and_the_goodbye(start_server, workdir):
     """`exit` closes the session with code 1000 and the reason `Сессия завершена. До свидания!`, and
     the disconnect is logged (seed 002; ws_chat_json README, Protocol)."""
@@ -368,6 +379,7 @@ def test_exit_closes_with_1000_and_the_goodbye(start_server, workdir):
     assert [r["client_id"] for r in leaving] == [client_id]
 
 
+@pytest.mark.contract
 def test_ctrl_c_closes_every_client_with_1001_and_the_goodbye(start_server, workdir):
     """Ctrl+C closes every client with 1001 and the goodbye reason, exits 0 within 5 s, and the log
     has the last message and every disconnect (ws_chat_json README; CONTRACT servers 4)."""
@@ -386,6 +398,7 @@ def test_ctrl_c_closes_every_client_with_1001_and_the_goodbye(start_server, work
     }
 
 
+@pytest.mark.core
 def test_operator_console_through_a_pipe(start_server, workdir):
     """A line written to the server's standard input reaches every client and is logged with sender
     `server` (seed 003: the operator talks to everyone; ws_chat_json README)."""
@@ -408,6 +421,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@pytest.mark.contract
 def test_closed_stdin_keeps_serving_without_spinning(start_server, workdir):
     """A server whose standard input is closed keeps serving and does not spin or keep printing
     (CONTRACT servers 6)."""
@@ -428,6 +442,7 @@ def test_closed_stdin_keeps_serving_without_spinning(start_server, workdir):
     ws.close()
 
 
+@pytest.mark.robustness
 def test_oversized_message_closes_only_that_client_with_1009(start_server, workdir):
     """A message over 64 KiB closes only its sender, with code 1009; the other clients carry on
     (ws_chat_json README: close codes; CONTRACT servers 5)."""
@@ -449,6 +464,7 @@ def test_oversized_message_closes_only_that_client_with_1009(start_server, workd
     newcomer.close()
 
 
+@pytest.mark.robustness
 def test_binary_frame_gets_an_error_and_the_session_goes_on(start_server, workdir):
     """A binary frame gets a text error frame, not an acknowledgement, and the session goes on
     (ws_chat_json README, Protocol: `* error: ...`; CONTRACT servers 5)."""
@@ -466,13 +482,14 @@ def test_binary_frame_gets_an_error_and_the_session_goes_on(start_server, workdi
 # --- the client ---------------------------------------------------------------------------
 
 
+@pytest.mark.core
 def test_two_clients_chat_and_exit(start_server, start_client, workdir):
     """Two client.py processes (--port and --url) chat; `exit` and the end of input each end a
     client after the goodbye, with status 0 (CONTRACT clients 1-3; ws_chat_json README)."""
     server, _ = start_chat(start_server, workdir)
     alice = start_client(FOLDER, "--port", str(server.port))
-    alice.expect(re.escape(GREETING))
-    alice_id = alice.expect(r"Client_\d+").group()
+    greeting = alice.expect(re.escape(GREETING)).string  # the id may be in the same frame
+    alice_id = (CLIENT_ID.search(greeting) or alice.expect(r"Client_\d+")).group()
     bob = start_client(FOLDER, "--url", server.url())
     bob.expect(re.escape(GREETING))
     alice.send("Привет, Bob 👋")
@@ -486,6 +503,7 @@ def test_two_clients_chat_and_exit(start_server, start_client, workdir):
     alice.assert_exit(0)
 
 
+@pytest.mark.contract
 def test_client_gets_every_reply_before_end_of_input_ends_it(start_server, start_client, workdir):
     """At the end of input the client prints all 20 acknowledgements it is owed before it exits 0
     (CONTRACT clients 3)."""
@@ -500,18 +518,24 @@ def test_client_gets_every_reply_before_end_of_input_ends_it(start_server, start
     client.assert_exit(0)
 
 
-def test_client_exits_1_when_its_message_was_too_big(start_server, start_client, workdir):
-    """A line over the server's limit ends the session with an error code (1009) even though the
-    end of input sent `exit`: the client says so and exits 1, no traceback (CONTRACT clients 4)."""
+@pytest.mark.robustness
+def test_client_reports_a_message_that_was_too_big(start_server, start_client, workdir):
+    """A line over the server's limit makes the server end the session with 1009: the client
+    tells its user (the code on standard output, or a line on standard error) and ends by itself
+    without a traceback (ws_chat_json README: close codes; the exit status is not prescribed)."""
     server, _ = start_chat(start_server, workdir)
     client = start_client(FOLDER, "--port", str(server.port))
     client.expect(re.escape(GREETING))
     client.send("x" * OVERSIZED)
     client.close_input()
-    client.assert_exit(1)
-    assert client.stderr.text().strip(), client.describe()
+    assert client.wait(harness.WAIT) in (0, 1), client.describe()
+    client.assert_no_traceback()
+    assert client.stderr.text().strip() or "1009" in client.stdout.text(), (
+        f"the client did not say that the server refused the message\n{client.describe()}"
+    )
 
 
+@pytest.mark.contract
 def test_client_without_server_prints_one_line_and_exits_1(start_client):
     """With no server listening, the client prints one line to stderr naming the address and exits
     with status 1 (CONTRACT clients 4)."""
@@ -522,6 +546,7 @@ def test_client_without_server_prints_one_line_and_exits_1(start_client):
     assert len(lines) == 1 and str(port) in lines[0], client.describe()
 
 
+@pytest.mark.contract
 def test_client_says_so_when_the_server_goes_away(start_server, start_client, workdir):
     """When the server stops, the client says so (on stderr, or by printing the goodbye) and exits
     by itself without a traceback (ws_chat_json README: Ctrl+C on the server)."""
@@ -537,11 +562,13 @@ def test_client_says_so_when_the_server_goes_away(start_server, start_client, wo
 # --- third-party clients ------------------------------------------------------------------
 
 
+@pytest.mark.core
 def test_websocat_is_a_client(start_server, workdir, start_tool, websocat):
     """websocat, a client nobody here wrote, gets the greeting and `You said: ...`, and ends cleanly
     after `exit` (ws_chat_json README: With a third-party client)."""
     server, _ = start_chat(start_server, workdir)
-    tool = start_tool(websocat, "--text", "--no-close", server.url())
+    # --linemode-strip-newlines, as the README says: otherwise websocat sends `exit\n`.
+    tool = start_tool(websocat, "--text", "--linemode-strip-newlines", "--no-close", server.url())
     tool.expect(re.escape(GREETING))
     tool.send("hello from websocat ✓")
     tool.expect(acknowledgement("hello from websocat ✓"))
@@ -550,6 +577,7 @@ def test_websocat_is_a_client(start_server, workdir, start_tool, websocat):
     assert tool.wait(TIMEOUT) == 0
 
 
+@pytest.mark.core
 def test_python_m_websockets_is_a_client(start_server, workdir, start_tool):
     """`python -m websockets` gets the greeting and the acknowledgement, and sees close code 1000
     and the goodbye after `exit` (ws_chat_json README: With a third-party client)."""
@@ -638,6 +666,7 @@ def test_json_log_keeps_every_complete_record_wherever_an_append_is_torn(tmp_pat
             assert kept == expected, f"torn after {torn_at} bytes: {bytes(torn)[-60:]!r}"
 
 
+@pytest.mark.interface
 def test_typing_while_messages_arrive_in_a_terminal(start_server, workdir):
     """In a real terminal, a message that arrives while you type is printed legibly, what you
     typed stays visible and is sent whole, and Ctrl+C leaves without a traceback."""

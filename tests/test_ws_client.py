@@ -29,6 +29,7 @@ def ws_url(server: harness.Server) -> str:
 # --- the server -----------------------------------------------------------------------------
 
 
+@pytest.mark.core
 def test_root_answers_hello_world(start_server):
     """`GET /` on the same port answers 200 with `Hello, world` (ws_client README, Protocol)."""
     server = start_server(FOLDER)
@@ -37,6 +38,7 @@ def test_root_answers_hello_world(start_server):
         assert reply.read().decode("utf-8").strip() == "Hello, world"
 
 
+@pytest.mark.core
 def test_text_gets_answer_appended_and_binary_comes_back_as_binary(start_server):
     """A text message X (Unicode, 200 kB too) comes back as `X/answer`; a binary message comes back
     as the same bytes, in a binary frame (ws_client README, Protocol)."""
@@ -52,6 +54,7 @@ def test_text_gets_answer_appended_and_binary_comes_back_as_binary(start_server)
         assert reply == payload
 
 
+@pytest.mark.core
 def test_text_close_closes_the_connection(start_server):
     """The text `close` makes the server close the connection with code 1000, and it still serves
     the next client (ws_client README, Protocol)."""
@@ -68,6 +71,7 @@ def test_text_close_closes_the_connection(start_server):
         assert ws.recv(timeout=harness.TIMEOUT) == "again/answer"
 
 
+@pytest.mark.core
 def test_many_clients_at_once(start_server):
     """20 clients connected at the same time each get `X/answer` for their own message: the server
     serves them side by side, not one after another (ws_client README, Protocol)."""
@@ -84,6 +88,7 @@ def test_many_clients_at_once(start_server):
             assert ws.recv(timeout=harness.TIMEOUT) == f"client {number} 🙂/answer"
 
 
+@pytest.mark.robustness
 def test_bad_clients_do_not_hurt_the_server(start_server):
     """Bytes that are not HTTP, a client that vanishes mid-frame and a 16 MiB message (closed with a
     code) do not disturb a connected client (CONTRACT servers 5; ws_client README, Protocol)."""
@@ -110,6 +115,7 @@ def test_bad_clients_do_not_hurt_the_server(start_server):
         assert bystander.recv(timeout=harness.TIMEOUT) == "still here/answer"
 
 
+@pytest.mark.contract
 def test_ctrl_c_sends_1001_to_open_sockets(start_server):
     """Ctrl+C sends an open WebSocket a close frame with code 1001 and the server exits 0 within 5 s
     (CONTRACT servers 4; ws_client README)."""
@@ -125,6 +131,7 @@ def test_ctrl_c_sends_1001_to_open_sockets(start_server):
     server.assert_exit(0, harness.STOP_TIMEOUT)
 
 
+@pytest.mark.contract
 @pytest.mark.skipif(sys.platform == "win32", reason="no SIGTERM to send on Windows")
 def test_sigterm_closes_sockets_and_exits_0(start_server):
     """SIGTERM, like Ctrl+C, sends open WebSockets close code 1001 and the server exits 0 within 5 s
@@ -142,6 +149,7 @@ def test_sigterm_closes_sockets_and_exits_0(start_server):
     server.assert_exit(0, harness.STOP_TIMEOUT)
 
 
+@pytest.mark.contract
 def test_server_with_closed_stdin_keeps_serving(start_server):
     """A server whose standard input is closed keeps answering (CONTRACT servers 6)."""
     server = start_server(FOLDER, stdin=subprocess.PIPE)
@@ -154,6 +162,7 @@ def test_server_with_closed_stdin_keeps_serving(start_server):
 # --- the client -----------------------------------------------------------------------------
 
 
+@pytest.mark.core
 def test_one_shot_message(start_server, start_client):
     """`client.py --message TEXT` prints the one reply `TEXT/answer` and exits 0 (seed 000 task 3;
     ws_client README: Run it)."""
@@ -163,6 +172,7 @@ def test_one_shot_message(start_server, start_client):
     client.assert_exit(0)
 
 
+@pytest.mark.contract
 def test_host_and_port_pick_the_default_path(start_server, start_client):
     """--host and --port make the client connect to ws://HOST:PORT/ws, the default path (CONTRACT
     clients 1)."""
@@ -174,6 +184,7 @@ def test_host_and_port_pick_the_default_path(start_server, start_client):
     client.assert_exit(0)
 
 
+@pytest.mark.core
 def test_interactive_lines_in_order_then_exit(start_server, start_client):
     """Typed lines are answered one line each, in order, a 120 kB line comes back unchanged, and
     `exit` ends the client with 0 (CONTRACT clients 2 and 3, CONTRACT text)."""
@@ -190,6 +201,7 @@ def test_interactive_lines_in_order_then_exit(start_server, start_client):
     client.assert_exit(0)
 
 
+@pytest.mark.contract
 def test_end_of_input_waits_for_every_reply(start_server, start_client):
     """At the end of input the client waits for the 50 replies it is owed and prints them in order
     before it exits 0 (CONTRACT clients 3)."""
@@ -207,6 +219,7 @@ def test_end_of_input_waits_for_every_reply(start_server, start_client):
     )
 
 
+@pytest.mark.core
 def test_binary_option_sends_binary_frames(start_server, start_client):
     """`--binary` sends lines as binary frames: the server echoes them unchanged, without `/answer`
     (ws_client README, Protocol)."""
@@ -218,6 +231,7 @@ def test_binary_option_sends_binary_frames(start_server, start_client):
     client.assert_exit(0)
 
 
+@pytest.mark.core
 def test_close_message_ends_the_client_cleanly(start_server, start_client):
     """After `close` the server closes the connection; the client notices by itself and exits 0
     (ws_client README, Protocol)."""
@@ -230,6 +244,7 @@ def test_close_message_ends_the_client_cleanly(start_server, start_client):
     client.assert_exit(0)
 
 
+@pytest.mark.contract
 def test_server_shutdown_ends_an_interactive_client(start_server, start_client):
     """When the server stops, a connected client ends by itself without a traceback (ws_client
     README, Try: 'the client reports close code 1001')."""
@@ -242,6 +257,7 @@ def test_server_shutdown_ends_an_interactive_client(start_server, start_client):
     client.assert_no_traceback()
 
 
+@pytest.mark.contract
 def test_refused_connection_is_one_line_and_status_1(start_client):
     """With no server listening, the client prints one stderr line naming 127.0.0.1:PORT and exits
     with status 1 (CONTRACT clients 4)."""
@@ -252,6 +268,7 @@ def test_refused_connection_is_one_line_and_status_1(start_client):
     assert len(client.stderr.text().strip().splitlines()) == 1, client.describe()
 
 
+@pytest.mark.core
 @pytest.mark.parametrize("path", ["/nope", "/"], ids=["wrong-path", "plain-http-page"])
 def test_failed_handshake_is_one_line_and_status_1(start_server, start_client, path):
     """A failed handshake (a wrong path, or a plain page that is not a WebSocket) is one stderr line
@@ -264,6 +281,7 @@ def test_failed_handshake_is_one_line_and_status_1(start_server, start_client, p
     assert f"{server.host}:{server.port}" in client.stderr.text()
 
 
+@pytest.mark.contract
 def test_ctrl_c_on_a_waiting_client(start_server, start_client):
     """Ctrl+C on a client waiting for input ends it without a traceback (CONTRACT clients 4)."""
     server = start_server(FOLDER)
@@ -275,6 +293,7 @@ def test_ctrl_c_on_a_waiting_client(start_server, start_client):
     client.assert_no_traceback()
 
 
+@pytest.mark.robustness
 def test_slow_reader_does_not_stall_others(start_server):
     """A client that never reads its replies must not stop the server answering others."""
     server = start_server(FOLDER)
@@ -301,6 +320,7 @@ def test_slow_reader_does_not_stall_others(start_server):
             flooder.join(harness.TIMEOUT)
 
 
+@pytest.mark.core
 def test_websocat_talks_to_the_echo_server(start_server, start_tool, websocat):
     """websocat, a client nobody here wrote, gets `X/answer` for its line and exits 0 at the end of
     input (ws_client README, Try)."""

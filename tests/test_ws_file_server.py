@@ -113,6 +113,7 @@ def find_shipped(name: str) -> Path:
 
 
 # --- the seed's task 1 -----------------------------------------------------------------------
+@pytest.mark.core
 def test_the_seed_urls_work_with_the_default_root(start_server):
     """With no --root, the seed's three files come back byte for byte over HTTP and the WebSocket,
     and a missing file is 404 (seed 004 task 1)."""
@@ -129,6 +130,7 @@ def test_the_seed_urls_work_with_the_default_root(start_server):
     assert http_get(server, "/no-such-file.txt")[0] == 404
 
 
+@pytest.mark.core
 def test_page_is_served_at_root_with_its_ids(start_server):
     """`GET /` is an HTML page with the ids the issue fixes, #file-content being a <pre> (seed 004
     tasks 2 and 3)."""
@@ -145,6 +147,7 @@ def test_page_is_served_at_root_with_its_ids(start_server):
 
 
 # --- HTTP --------------------------------------------------------------------------------------
+@pytest.mark.core
 def test_http_serves_text_binary_nested_and_unicode_names(start_server, site):
     """HTTP serves text, binary, nested and Unicode-named files byte for byte; a missing file is 404
     and a folder 403 or 404 (ws_file_server README, Protocol)."""
@@ -160,6 +163,7 @@ def test_http_serves_text_binary_nested_and_unicode_names(start_server, site):
     assert http_get(server, "/sub")[0] in (403, 404)  # a directory is not a file
 
 
+@pytest.mark.core
 def test_http_range_and_conditional_requests(start_server, site):
     """HTTP answers `Range` with 206 and exactly those bytes, and `If-Modified-Since` with 304 and
     no body (ws_file_server README: `web.FileResponse`)."""
@@ -201,6 +205,7 @@ def download(server: harness.Server, target: str) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
+@pytest.mark.robustness
 def test_big_file_is_streamed_without_filling_memory(start_server, site):
     """A 200 MB file downloads whole while another client stalls on it, and the server's memory
     grows by less than 50 MiB (ws_file_server README: streamed with sendfile)."""
@@ -229,6 +234,7 @@ def test_big_file_is_streamed_without_filling_memory(start_server, site):
 
 
 # --- WebSocket -----------------------------------------------------------------------------
+@pytest.mark.core
 def test_ws_text_binary_missing_and_directory(start_server, site):
     """Over the WebSocket a text file comes back as JSON name/size/content, a binary one as base64,
     a missing one as status 404 (ws_file_server README, Protocol)."""
@@ -255,6 +261,7 @@ def test_ws_text_binary_missing_and_directory(start_server, site):
         assert ask(ws, "text.txt")["content"] == TEXT  # the connection carries on
 
 
+@pytest.mark.core
 def test_ws_many_requests_on_one_connection_come_back_in_order(start_server, site):
     """40 names sent on one connection before any reply is read get their replies in the order asked
     (ws_file_server README, Protocol)."""
@@ -267,6 +274,7 @@ def test_ws_many_requests_on_one_connection_come_back_in_order(start_server, sit
     assert [reply["name"] for reply in replies] == names
 
 
+@pytest.mark.core
 def test_ws_file_over_the_limit_gets_413_pointing_at_http(start_server, site):
     """A file over --ws-max-bytes gets status 413 and its HTTP URL instead of its content; smaller
     files still come (ws_file_server README, Protocol)."""
@@ -283,6 +291,7 @@ def test_ws_file_over_the_limit_gets_413_pointing_at_http(start_server, site):
     assert http_get(server, "/large.bin")[2] == b"x" * 5000
 
 
+@pytest.mark.core
 def test_ws_many_connections_at_once(start_server, site):
     """30 WebSocket connections open at the same time each get the right files (ws_file_server
     README, Protocol: 'many connections run at once')."""
@@ -304,6 +313,7 @@ def test_ws_many_connections_at_once(start_server, site):
             result.result(timeout=120)
 
 
+@pytest.mark.robustness
 def test_ws_binary_frames_and_oversized_names_do_not_hurt_the_server(start_server, site):
     """A binary frame and a 200 kB name get an error reply (or a close code), and the server goes on
     serving (CONTRACT servers 5; ws_file_server README, Protocol)."""
@@ -356,6 +366,7 @@ def hostile_targets(tmp_path: Path) -> list[str]:
     ]
 
 
+@pytest.mark.core
 def test_http_never_serves_outside_the_root(start_server, site, tmp_path):
     """Hostile HTTP paths (`..`, encoded `..`, absolute paths, symlinks, NUL) get a 4xx and never a
     file beside the root (ws_file_server README: nothing outside the root, ever)."""
@@ -396,6 +407,7 @@ def hostile_names(tmp_path: Path) -> list[str]:
     ]
 
 
+@pytest.mark.core
 def test_ws_never_serves_outside_the_root(start_server, site, tmp_path):
     """Hostile names sent over the WebSocket get status 400, 403 or 404 and never a file beside the
     root (ws_file_server README: nothing outside the root, ever)."""
@@ -411,6 +423,7 @@ def test_ws_never_serves_outside_the_root(start_server, site, tmp_path):
         assert ask(ws, "text.txt")["content"] == TEXT
 
 
+@pytest.mark.robustness
 def test_malformed_http_requests_get_4xx_and_no_traceback(start_server, site):
     """A TLS hello and a request with control bytes get no 5xx, the server keeps serving and stops
     without a traceback (CONTRACT servers 5 and 4)."""
@@ -430,6 +443,7 @@ def test_malformed_http_requests_get_4xx_and_no_traceback(start_server, site):
 
 
 # --- stopping ----------------------------------------------------------------------------------
+@pytest.mark.contract
 def test_ctrl_c_sends_open_websockets_a_close_frame(start_server, site):
     """Ctrl+C sends every open WebSocket a close frame 1001 (or 1012) and the server exits 0 within
     5 s (CONTRACT servers 4)."""
@@ -445,6 +459,7 @@ def test_ctrl_c_sends_open_websockets_a_close_frame(start_server, site):
     server.assert_exit(0, timeout=harness.STOP_TIMEOUT)
 
 
+@pytest.mark.contract
 @pytest.mark.skipif(sys.platform == "win32", reason="no SIGTERM to send on Windows")
 def test_sigterm_stops_the_server(start_server, site):
     """SIGTERM with an unfinished request open: the server exits with status 0 within 5 s (CONTRACT
@@ -456,6 +471,7 @@ def test_sigterm_stops_the_server(start_server, site):
         server.assert_exit(0, timeout=harness.STOP_TIMEOUT)
 
 
+@pytest.mark.contract
 def test_server_with_closed_stdin_keeps_serving(start_server, site):
     """A server whose standard input is closed keeps serving HTTP and the WebSocket (CONTRACT
     servers 6)."""
@@ -467,6 +483,7 @@ def test_server_with_closed_stdin_keeps_serving(start_server, site):
 
 
 # --- the client ----------------------------------------------------------------------------------
+@pytest.mark.core
 def test_client_prints_files_given_as_arguments(start_server, start_client, site):
     """`client.py NAME ...` prints a text file as it is and a binary file as a one-line summary with
     its size, then exits 0 (ws_file_server README: the client)."""
@@ -479,6 +496,7 @@ def test_client_prints_files_given_as_arguments(start_server, start_client, site
     assert "\x00" not in client.stdout.text(), "data.bin was printed raw, not as a summary"
 
 
+@pytest.mark.core
 def test_client_reads_names_from_input_until_exit(start_server, start_client, site):
     """With no names given, the client reads them from standard input: files are printed, a missing
     one gets an error line, `exit` ends it (CONTRACT clients 2 and 3)."""
@@ -494,6 +512,7 @@ def test_client_reads_names_from_input_until_exit(start_server, start_client, si
     client.assert_exit(0)
 
 
+@pytest.mark.contract
 def test_client_end_of_input_after_owed_replies(start_server, start_client, site):
     """At the end of input the client prints the files it was still owed before it exits 0 (CONTRACT
     clients 3)."""
@@ -507,6 +526,7 @@ def test_client_end_of_input_after_owed_replies(start_server, start_client, site
     assert "nested ✓" in client.stdout.text()
 
 
+@pytest.mark.robustness
 def test_client_survives_invalid_utf8_on_its_input(start_server, start_client, site):
     """A line of bytes that are not UTF-8 on standard input gets an error line, not a traceback,
     and the names after it are still fetched (CONTRACT clients 2 and 3)."""
@@ -520,6 +540,7 @@ def test_client_survives_invalid_utf8_on_its_input(start_server, start_client, s
     assert "nested ✓" in client.stdout.text()
 
 
+@pytest.mark.robustness
 def test_client_survives_invalid_utf8_in_its_arguments(start_server, start_client, site):
     """A name given as an argument that is not valid UTF-8 is refused like a missing file, with
     no traceback, and the other names are still fetched (CONTRACT clients 4, CONTRACT text)."""
@@ -531,6 +552,7 @@ def test_client_survives_invalid_utf8_in_its_arguments(start_server, start_clien
     assert "second line" in client.stdout.text(), client.describe()
 
 
+@pytest.mark.core
 def test_client_saves_binary_files(start_server, start_client, site, tmp_path):
     """`--save DIR` writes a binary file into DIR byte for byte (ws_file_server README, Run it:
     'written to a folder with --save DIR')."""
@@ -541,6 +563,7 @@ def test_client_saves_binary_files(start_server, start_client, site, tmp_path):
     assert (target / "data.bin").read_bytes() == BINARY
 
 
+@pytest.mark.contract
 def test_client_without_server_says_so(start_client):
     """With no server listening, the client prints one line to stderr naming the address and exits
     with status 1 (CONTRACT clients 4)."""
@@ -552,6 +575,7 @@ def test_client_without_server_says_so(start_client):
     assert str(port) in errors[0]
 
 
+@pytest.mark.contract
 def test_client_ctrl_c_has_no_traceback(start_server, start_client, site):
     """Ctrl+C on a waiting client ends it without a traceback (CONTRACT clients 4)."""
     if sys.platform == "win32":
@@ -565,6 +589,7 @@ def test_client_ctrl_c_has_no_traceback(start_server, start_client, site):
     client.assert_no_traceback()
 
 
+@pytest.mark.core
 def test_websocat_is_a_client(start_server, site, websocat):
     """websocat, a client nobody here wrote, sends a name and gets the JSON reply with the file's
     content (ws_file_server README, Try this)."""

@@ -51,6 +51,7 @@ def wait_ws_open(page, name: str = "text.txt", expected: str = TEXT) -> None:
     wait_content(page, expected)
 
 
+@pytest.mark.core
 @pytest.mark.parametrize("button", ["#get-http", "#get-ws"])
 def test_page_fetches_text_over_both_ways(start_server, page, site, button):
     """The page has the fixed ids and shows a file fetched over HTTP or the WebSocket; a missing
@@ -70,6 +71,7 @@ def test_page_fetches_text_over_both_ways(start_server, page, site, button):
     assert "TOP-SECRET" not in page.inner_text("#file-content")
 
 
+@pytest.mark.core
 @pytest.mark.parametrize("button", ["#get-http", "#get-ws"])
 def test_page_shows_received_markup_as_text(start_server, page, site, button):
     """A file full of markup is shown as text, never turned into elements or run (ws_file_server
@@ -82,6 +84,7 @@ def test_page_shows_received_markup_as_text(start_server, page, site, button):
     assert page.evaluate("window.pwned") is None, "the file's onerror handler ran in the page"
 
 
+@pytest.mark.interface
 def test_page_reconnects_when_the_server_comes_back(start_server, page, site):
     """After the server stops and starts again on the same port, the page's WebSocket reconnects by
     itself (ws_file_server README: 'reconnects when the socket drops')."""
@@ -98,6 +101,7 @@ def test_page_reconnects_when_the_server_comes_back(start_server, page, site):
     wait_ws_open(page, "markup.txt", MARKUP)
 
 
+@pytest.mark.interface
 def test_page_works_through_a_different_host_name(start_server, page, site):
     """The WebSocket URL comes from location, not a hard-coded 127.0.0.1:8080."""
     server = start_server(FOLDER, "--root", str(site))

@@ -32,6 +32,7 @@ def run_curl(curl: str, *args: str) -> tuple[int, bytes]:
     return int(status), body
 
 
+@pytest.mark.core
 def test_curl_gets_a_file(start_server, curl, root):
     """curl, a client nobody here wrote, gets a UTF-8 file intact with status 200 (ws_file_server
     README, Try this)."""
@@ -40,6 +41,7 @@ def test_curl_gets_a_file(start_server, curl, root):
     assert (status, body.decode("utf-8")) == (200, TEXT)
 
 
+@pytest.mark.core
 def test_curl_range(start_server, curl, root):
     """`curl --range 0-5` gets status 206 and exactly the first 6 bytes (ws_file_server README:
     Range)."""
@@ -49,6 +51,7 @@ def test_curl_range(start_server, curl, root):
     assert body == TEXT.encode("utf-8")[:6]
 
 
+@pytest.mark.core
 def test_curl_seed_url_with_the_default_root(start_server, curl):
     """With no --root, curl gets the seed's /myfile1.txt with status 200 (seed 004 task 1)."""
     server = start_server(FOLDER)
@@ -56,6 +59,7 @@ def test_curl_seed_url_with_the_default_root(start_server, curl):
     assert status == 200 and body, f"expected 200 and the file, got {status} and {len(body)} bytes"
 
 
+@pytest.mark.core
 @pytest.mark.parametrize("path", ["/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt"])
 def test_curl_path_as_is_cannot_escape_the_root(start_server, curl, root, path):
     """curl --path-as-is with `..` and encoded `..` gets a 4xx and never the file beside the root

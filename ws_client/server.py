@@ -42,6 +42,9 @@ class OneLineForBadRequests(logging.Filter):
 
 # Every WebSocket open right now, so that a shutdown can close each one with a close frame.
 SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
+# Set when the shutdown begins: a socket whose handshake was still on its way then is closed
+# as soon as it opens, instead of keeping the shutdown waiting.
+STOPPING = web.AppKey("stopping", asyncio.Event)
 
 
 async def hello(request: web.Request) -> web.Response:
@@ -58,6 +61,8 @@ async def echo(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)  # the handshake: after this line we speak WebSocket, not HTTP
     print(f"{peer} connected", flush=True)
     request.app[SOCKETS].add(ws)
+    if request.app[STOPPING].is_set():
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
     error_code = None  # the close code aiohttp sent after a protocol error, if there was one
     try:
         # The loop ends when the connection closes, however that happens: a close frame from
@@ -89,6 +94,7 @@ async def echo(request: web.Request) -> web.WebSocketResponse:
 
 async def close_sockets(app: web.Application) -> None:
     """On shutdown, tell every client we are going away (1001) instead of just vanishing."""
+    app[STOPPING].set()
     await asyncio.gather(
         *(
             ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
@@ -102,6 +108,7 @@ def make_app() -> web.Application:
     logging.getLogger("aiohttp.server").addFilter(OneLineForBadRequests())
     app = web.Application()
     app[SOCKETS] = set()
+    app[STOPPING] = asyncio.Event()
     app.add_routes([web.get("/", hello), web.get("/ws", echo)])
     app.on_shutdown.append(close_sockets)
     return app

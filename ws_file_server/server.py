@@ -49,6 +49,7 @@ ROOT = web.AppKey("root", Path)
 WS_MAX_BYTES = web.AppKey("ws_max_bytes", int)
 LOADS = web.AppKey("loads", asyncio.Semaphore)
 SOCKETS = web.AppKey("sockets", set)  # the open WebSockets, to close them at shutdown
+STOPPING = web.AppKey("stopping", asyncio.Event)  # set when the shutdown begins
 
 
 # --- where a name leads ---------------------------------------------------------------------
@@ -173,6 +174,8 @@ async def file_socket(request: web.Request) -> web.WebSocketResponse:
     who = f"{request.remote} (WebSocket)"
     print(f"{who} connected", flush=True)
     request.app[SOCKETS].add(ws)
+    if request.app[STOPPING].is_set():  # its handshake was on its way when the shutdown began
+        await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY, message=b"server shutdown")
     try:
         # One request after another on this socket, so replies come in the order asked;
         # other sockets are served by their own handlers at the same time.
@@ -197,6 +200,7 @@ async def file_socket(request: web.Request) -> web.WebSocketResponse:
 
 async def close_sockets(app: web.Application) -> None:
     """At shutdown, say goodbye to every open WebSocket with 1001 "going away"."""
+    app[STOPPING].set()
     await asyncio.gather(
         *(
             ws.close(code=aiohttp.WSCloseCode.GOING_AWAY, message=b"server shutdown")
@@ -212,6 +216,7 @@ def make_app(root: Path, ws_max_bytes: int) -> web.Application:
     app[WS_MAX_BYTES] = ws_max_bytes
     app[LOADS] = asyncio.Semaphore(LOADS_AT_ONCE)
     app[SOCKETS] = set()
+    app[STOPPING] = asyncio.Event()
     app.on_shutdown.append(close_sockets)
     app.add_routes(
         [
