@@ -23,6 +23,7 @@ import socket
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,6 +207,26 @@ def start_fastapi_chat(scope: harness.Scope, server: harness.Server) -> Session:
     return Session(scope.client("fastapi_chat", "--port", str(server.port), "--name", "ann"))
 
 
+class EventSession(Session):
+    """push_pull's client follows events: a message is an event published with POST /events."""
+
+    def __init__(self, client: harness.Proc, server: harness.Server) -> None:
+        super().__init__(client)
+        self.server = server
+
+    def send(self, text: str) -> None:
+        request = urllib.request.Request(
+            self.server.url("/events", "http"), data=text.encode("utf-8"), method="POST"
+        )
+        urllib.request.urlopen(request, timeout=harness.TIMEOUT).close()
+
+
+def start_push_pull(scope: harness.Scope, server: harness.Server) -> Session:
+    return EventSession(
+        scope.client("push_pull", "--port", str(server.port), "--method", "ws"), server
+    )
+
+
 def file_root(workdir: Path) -> list[str]:
     """ws_file_server serves a folder of the test's own: the messages are its file names."""
     root = workdir / "site"
@@ -237,6 +258,10 @@ SPECS = {
         Spec("fastapi_chat", "http", 8000, websocket("/ws?name=probe", greeted=True),
              opener(upgrade_request("/ws?name=probe")), start=start_fastapi_chat,
              message=lambda n: (f"{TEXT} {n}", r"\bann: " + re.escape(f"{TEXT} {n}") + "$")),
+        # Its client reads nothing but `exit` from standard input: not interactive here.
+        Spec("push_pull", "http", 8083, websocket("/ws"), opener(upgrade_request("/ws")),
+             server_args=lambda workdir: ["--rate", "0"], start=start_push_pull,
+             interactive=False, message=lambda n: (f"{TEXT} {n}", re.escape(f"{TEXT} {n}") + "$")),
     ]
 }  # fmt: skip
 

@@ -269,6 +269,7 @@ def test_invalid_utf8_does_not_break_the_server(room):
     ann.sock.sendall(b"bad \xff\xfe bytes\n\x00\x01binary\n")
     ann.say("still here")
     bob.expect(message_from("ann", "still here"))
+    chat.server.assert_no_traceback()
 
 
 @pytest.mark.robustness
@@ -289,6 +290,7 @@ def test_abrupt_reset_mid_line_disturbs_nobody(room):
     assert not any("half a mess" in line for line in ann.lines_after(mark)), (
         "an unfinished line was delivered"
     )
+    chat.server.assert_no_traceback()
 
 
 @pytest.mark.robustness
@@ -307,6 +309,7 @@ def test_oversized_line_gets_an_error_and_is_discarded(room):
     assert not any("A" * 1000 in line for line in bob.lines_after(mark)), (
         "the oversized line was delivered"
     )
+    chat.server.assert_no_traceback()
 
 
 @pytest.mark.robustness

@@ -25,6 +25,7 @@ def open_chat(browser, server, name: str):
 
 
 @pytest.mark.core
+@pytest.mark.hint("add each message to the page with textContent, never innerHTML")
 def test_two_pages_chat_and_show_text_as_text(start_server, browser):
     """A message with HTML in it shows in both pages as those characters, never as elements, and the
     input is cleared (fastapi_chat README: the page uses textContent)."""
@@ -62,6 +63,9 @@ def test_page_disables_send_and_reconnects_when_the_server_restarts(start_server
 
 
 @pytest.mark.core
+@pytest.mark.hint(
+    "pages and terminal clients join the same room: one manager for every /ws connection"
+)
 def test_two_pages_and_a_terminal_client_share_the_room(start_server, start_client, browser):
     """A message from each of the three reaches the other two."""
     server = start_server("fastapi_chat")

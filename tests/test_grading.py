@@ -1,9 +1,11 @@
 """The grader's own power: deliberately broken variants of the reference scripts must fail.
 
 Each variant is the reference folder with one classic mistake patched in (a text
-replacement, so the variants follow the reference code as it changes). The suite runs
-against the variant with --solutions, and the test that guards against that mistake must
-fail. Marked `unit`: they test this repository, not a student's folder.
+replacement, so the variants follow the reference code as it changes), or a whole broken
+solution from tests/broken/. The suite runs against the variant with --solutions, and the
+test that guards against that mistake must fail - not be skipped, not be "not run" because
+a gate failed. A near miss (`exactly=True`) runs the whole assignment: it must lose that one
+test and nothing else. Marked `unit`: they test this repository, not a student's folder.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import harness
 import pytest
+import selftest
 
 pytestmark = pytest.mark.unit
 
@@ -28,8 +31,10 @@ class Variant:
     file: str
     old: str  # replaced by `new`; more pairs in `also`
     new: str
-    caught_by: str  # the test (in tests/test_<folder>.py) that must fail
+    caught_by: str  # the test (in tests/test_<folder>*.py or test_contract.py) that must fail
     also: tuple[tuple[str, str], ...] = ()
+    base: str | None = None  # a folder under tests/broken/ that replaces the reference's files
+    exactly: bool = False  # a near miss: run the whole assignment; only `caught_by` may fail
 
 
 VARIANTS = [
@@ -104,17 +109,55 @@ VARIANTS = [
                "            await member.websocket.send_text(text)\n\n"
                "    def drop(self, member: Member) -> None:"),),
     ),
+    Variant(
+        "announces a rename only to the others (a near miss)",
+        "chat_tcp", "server.py",
+        '        member.deliver(f"* you are now {new_name}")\n', "",
+        "test_rename_is_confirmed_to_the_member", exactly=True,
+    ),
+    Variant(
+        "asyncio handlers that print a traceback when cancelled at shutdown",
+        "echo_tcp", "server.py", "", "",
+        "test_signal_right_after_new_connections[echo_tcp]", base="echo_tcp/cancelled_handlers",
+    ),
+    Variant(
+        "long poll that answers only at its timeout",
+        "push_pull", "server.py",
+        "        events = await hub.next_events(last_id, request.app[LONGPOLL_TIMEOUT])",
+        "        await asyncio.sleep(request.app[LONGPOLL_TIMEOUT])\n"
+        "        events = hub.after(last_id)",
+        "test_longpoll_is_held_until_an_event_is_published",
+    ),
+    Variant(
+        "SSE stream without ids",
+        "push_pull", "server.py",
+        "f\"id: {event['id']}\\ndata: {to_json(event)}\\n\\n\"",
+        "f\"data: {to_json(event)}\\n\\n\"",
+        "test_sse_reconnecting_with_last_event_id_gets_exactly_what_it_missed",
+    ),
+    Variant(
+        "poll that replays everything",
+        "push_pull", "server.py",
+        "return web.json_response(request.app[HUB].after(after_id(request)), dumps=to_json)",
+        "return web.json_response(list(request.app[HUB].history), dumps=to_json)",
+        "test_poll_answers_at_once_with_the_events_after_id",
+    ),
 ]  # fmt: skip
 
 
 def make_variant(variant: Variant, root: Path) -> Path:
-    tree = root / "solutions"
-    shutil.copytree(harness.REPO / variant.folder, tree / variant.folder)
-    if (harness.REPO / "static").is_dir():
-        shutil.copytree(harness.REPO / "static", tree / "static")
+    source_folder = (
+        selftest.BROKEN / variant.base if variant.base else harness.REPO / variant.folder
+    )
+    tree = selftest.tree_of({variant.folder: source_folder}, root)
+    for script in ("server.py", "client.py"):  # a broken solution may come with one of them
+        if not (tree / variant.folder / script).exists():
+            shutil.copy(harness.REPO / variant.folder / script, tree / variant.folder)
     path = tree / variant.folder / variant.file
     source = path.read_text("utf-8")
     for old, new in ((variant.old, variant.new), *variant.also):
+        if not old:
+            continue  # a whole broken solution needs no patch
         assert source.count(old) == 1, (
             f"variant {variant.name!r} no longer applies: {old!r} is not in "
             f"{variant.folder}/{variant.file} exactly once; update VARIANTS"
@@ -124,31 +167,47 @@ def make_variant(variant: Variant, root: Path) -> Path:
     return tree
 
 
-def run_suite(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-c", str(harness.REPO / "pyproject.toml"),
-         "--rootdir", str(harness.REPO), "-n", "0", "-q", "-p", "no:cacheprovider", *args],
-        cwd=harness.REPO, capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
+def location_of(variant: Variant) -> str:
+    """Where its test lives: tests/test_contract.py for a contract clause."""
+    for path in sorted(Path(__file__).parent.glob(f"test_{variant.folder}*.py")):
+        if f"def {variant.caught_by.split('[')[0]}(" in path.read_text("utf-8"):
+            return f"tests/{path.name}::{variant.caught_by}"
+    return f"tests/test_contract.py::{variant.caught_by}"
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v.name for v in VARIANTS])
+def test_broken_variant_is_caught(variant: Variant, tmp_path: Path):
+    """The test that guards against this classic mistake fails when the mistake is made; a
+    near miss loses that test and no other."""
+    tree = make_variant(variant, tmp_path)
+    if variant.exactly:
+        results, output = selftest.grade(tree, f"--assignment={variant.folder}", jobs=2)
+    else:
+        results, output = selftest.grade(tree, location_of(variant))
+    found = selftest.verdicts(results)
+    caught = {name: verdict for name, verdict in found.items() if variant.caught_by in name}
+    assert caught, f"{variant.caught_by} did not run:\n{output}"
+    assert set(caught.values()) == {"failed"}, (
+        f"{variant.caught_by} gave {caught} against a variant that {variant.name}:\n{output}"
+    )
+    if variant.exactly:
+        others = {name: v for name, v in found.items() if v != "passed" and name not in caught}
+        assert not others, f"a near miss must cost only {variant.caught_by}, it also lost {others}"
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("variant", VARIANTS, ids=[v.name for v in VARIANTS])
-def test_broken_variant_is_caught(variant: Variant, tmp_path: Path):
-    """The test that guards against this classic mistake fails when the mistake is made."""
-    tree = make_variant(variant, tmp_path)
-    results = tmp_path / "results.json"
-    run = run_suite(
-        [f"--solutions={tree}", f"--grade-json={results}",
-         f"tests/test_{variant.folder}.py::{variant.caught_by}"],
-        tmp_path,
-    )  # fmt: skip
-    assert results.is_file(), f"the suite did not run:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
-    tests = json.loads(results.read_text())["tests"]
-    assert tests, f"{variant.caught_by} did not run:\n{run.stdout[-3000:]}"
-    assert all(t["score"] == 0 for t in tests), (
-        f"{variant.caught_by} passed against a variant that {variant.name}:\n{run.stdout[-3000:]}"
-    )
+def test_a_failed_gate_reports_the_other_tests_as_not_run(tmp_path: Path):
+    """A server that never prints its `Listening on` line fails the server gate; every other
+    test of its assignment is reported once as not run, with that feedback, in seconds."""
+    tree = selftest.tree_of({"echo_tcp": harness.REPO / "echo_tcp"}, tmp_path)
+    (tree / "echo_tcp" / "server.py").write_text("print('hello')\n", "utf-8")
+    results, output = selftest.grade(tree, "--assignment=echo_tcp", jobs=2)
+    found = selftest.verdicts(results)
+    assert found.pop("test_contract.py::test_gate_server[echo_tcp]") == "failed", output
+    assert found and set(found.values()) == {"not run"}, found
+    assert results["score"] == 0 and results["execution_time"] < harness.scaled(60), output
+    assert "never printed 'Listening on" in json.dumps(results), "no feedback from the gate"
 
 
 @pytest.mark.timeout(300)
@@ -203,5 +262,5 @@ def test_grade_class_with_good_hung_and_crashing_students(tmp_path: Path):
     assert not leftovers.stdout, "a process a student's server started was left running"
     assert (out / "grades.md").read_text().count("|") > 10
     hung_results = json.loads((out / "hung.json").read_text())
-    feedback = hung_results["tests"][0]["output"]
-    assert "did not exit" in feedback, feedback  # the student is told what went wrong
+    feedback = "\n".join(test["output"] for test in hung_results["tests"])
+    assert "Connection refused" in feedback, feedback  # the student is told what went wrong

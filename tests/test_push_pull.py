@@ -45,10 +45,13 @@ def request(server: harness.Server, method: str, path: str, body: bytes | None =
 
 
 def get_json(server: harness.Server, path: str, timeout: float | None = None):
-    url = server.url(path, "http")
-    with urllib.request.urlopen(url, timeout=timeout or harness.TIMEOUT) as reply:
-        assert reply.status == 200, f"GET {path} answered {reply.status}"
-        return json.loads(reply.read().decode("utf-8"))
+    timeout = timeout or harness.TIMEOUT
+    try:
+        with urllib.request.urlopen(server.url(path, "http"), timeout=timeout) as reply:
+            assert reply.status == 200, f"GET {path} answered {reply.status}"
+            return json.loads(reply.read().decode("utf-8"))
+    except TimeoutError:
+        raise AssertionError(f"GET {path} got no answer within {timeout:.0f} s") from None
 
 
 def publish(server: harness.Server, text: str) -> dict:

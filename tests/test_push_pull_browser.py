@@ -96,7 +96,8 @@ def test_page_shows_received_markup_as_text(start_server, page):
 @pytest.mark.interface
 def test_page_has_the_fixed_ids_and_the_interval_speeds_up_polling(start_server, page):
     """The page has the four panes with their `events`, `requests`, `bytes` and `delay` elements,
-    and a shorter #interval makes the poll pane ask more often (push_pull README, The page)."""
+    and a shorter #interval makes the poll pane ask more often (push_pull README, Run it: the
+    page)."""
     server = start_server(FOLDER, "--rate", "0")
     page.goto(server.url("/", "http"))
     for pane in PANES:

@@ -33,6 +33,7 @@ def run_curl(curl: str, *args: str) -> tuple[int, bytes]:
 
 
 @pytest.mark.core
+@pytest.mark.hint("serve the file's bytes with a 200 to any HTTP client")
 def test_curl_gets_a_file(start_server, curl, root):
     """curl, a client nobody here wrote, gets a UTF-8 file intact with status 200 (ws_file_server
     README, Try this)."""
@@ -42,6 +43,7 @@ def test_curl_gets_a_file(start_server, curl, root):
 
 
 @pytest.mark.core
+@pytest.mark.hint("answer Range requests with 206 and those bytes (web.FileResponse does it)")
 def test_curl_range(start_server, curl, root):
     """`curl --range 0-5` gets status 206 and exactly the first 6 bytes (ws_file_server README:
     Range)."""
@@ -52,6 +54,7 @@ def test_curl_range(start_server, curl, root):
 
 
 @pytest.mark.core
+@pytest.mark.hint("serve the folder files/ beside server.py when no --root is given")
 def test_curl_seed_url_with_the_default_root(start_server, curl):
     """With no --root, curl gets the seed's /myfile1.txt with status 200 (seed 004 task 1)."""
     server = start_server(FOLDER)
@@ -60,6 +63,7 @@ def test_curl_seed_url_with_the_default_root(start_server, curl):
 
 
 @pytest.mark.core
+@pytest.mark.hint("a raw path may hold '..' or %2e%2e: resolve it and refuse what leaves the root")
 @pytest.mark.parametrize("path", ["/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt"])
 def test_curl_path_as_is_cannot_escape_the_root(start_server, curl, root, path):
     """curl --path-as-is with `..` and encoded `..` gets a 4xx and never the file beside the root

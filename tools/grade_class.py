@@ -6,7 +6,9 @@
 
 Each subfolder of SUBMISSIONS_DIR is one student's tree, laid out like this repository.
 Students are graded in parallel (one pytest run each, up to --jobs at once); each run has
-its own time limit, so a hung or crashing submission costs only its own time. Writes
+its own time limit, so a hung or crashing submission costs only its own time. With more jobs
+than cores, every wait of the suite stretches by jobs / cores ($COURSE_TIME_SCALE), so a
+loaded machine does not turn a slow answer into a lost point. Writes
 DIR/grades.csv and DIR/grades.md (a row per student, a column per assignment) and each
 student's Gradescope-style results in DIR/<student>.json.
 
@@ -33,6 +35,20 @@ sys.path.insert(0, str(REPO / "tests"))
 from grading import ASSIGNMENTS  # noqa: E402  (the suite's own list of assignments)
 
 DEFAULT_TIMEOUT = 1800  # seconds for one student's whole run
+TIME_SCALE_ENV = "COURSE_TIME_SCALE"  # harness.py: every wait of the suite scales with it
+
+
+def time_scale_for(jobs: int) -> float:
+    """How much longer every wait must be when `jobs` suite runs share this machine's cores.
+
+    Each run goes one test at a time, so up to one run per core finds the machine as idle as
+    the suite expects; beyond that, every wait stretches in proportion (an explicit
+    $COURSE_TIME_SCALE is kept and scaled further).
+    """
+    base = float(os.environ.get(TIME_SCALE_ENV) or 1)
+    return base * max(1.0, jobs / (os.cpu_count() or 1))
+
+
 running: set[subprocess.Popen] = set()  # so Ctrl+C of the grader can stop them all
 
 
@@ -48,7 +64,9 @@ def stop(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def grade_student(folder: Path, out: Path, timeout: float, pytest_args: list[str]) -> dict:
+def grade_student(
+    folder: Path, out: Path, timeout: float, pytest_args: list[str], scale: float
+) -> dict:
     """Run the suite against one student's folder; return its grade, or why there is none."""
     results = out / f"{folder.name}.json"
     log = out / f"{folder.name}.log"
@@ -68,7 +86,7 @@ def grade_student(folder: Path, out: Path, timeout: float, pytest_args: list[str
             stdout=output,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, "TMPDIR": home},
+            env={**os.environ, "TMPDIR": home, TIME_SCALE_ENV: str(scale)},
             start_new_session=True,
         )
         running.add(proc)
@@ -149,9 +167,13 @@ def main() -> None:
     out = args.out.resolve()
     extra = [f"--assignment={name}" for name in args.assignment or []] + args.pytest_args
 
-    print(f"grading {len(students)} students, {args.jobs} at a time", flush=True)
+    scale = time_scale_for(args.jobs)
+    print(
+        f"grading {len(students)} students, {args.jobs} at a time (every wait x{scale:g})",
+        flush=True,
+    )
     with ThreadPoolExecutor(args.jobs) as pool:
-        futures = [pool.submit(grade_student, s, out, args.timeout, extra) for s in students]
+        futures = [pool.submit(grade_student, s, out, args.timeout, extra, scale) for s in students]
         rows = []
         try:
             for future in futures:

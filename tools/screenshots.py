@@ -3,8 +3,8 @@
 
     uv run tools/screenshots.py [--out docs/screenshots]
 
-Starts ws_file_server and fastapi_chat on free ports of 127.0.0.1, uses each page the way a
-student would (Playwright drives the browser), and saves one PNG per page.
+Starts ws_file_server, fastapi_chat and push_pull on free ports of 127.0.0.1, uses each page
+the way a student would (Playwright drives the browser), and saves one PNG per page.
 """
 
 from __future__ import annotations
@@ -78,6 +78,21 @@ def chat_page(browser, base: str, out: Path) -> None:
     ann.screenshot(path=out / "chat_page.png")
 
 
+def push_pull_page(browser, base: str, out: Path) -> None:
+    # Four panes side by side need a wider window than the other pages.
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.goto(base + "/")
+    page.fill("#message", "Привіт 👋 from the page's form")
+    page.press("#message", "Enter")
+    # The server ticks twice a second: wait until every pane has a screenful.
+    page.wait_for_function(
+        "['poll', 'longpoll', 'sse', 'ws'].every(id =>"
+        " document.querySelectorAll(`#${id} .events li`).length >= 10)",
+        timeout=30_000,
+    )
+    page.screenshot(path=out / "push_pull.png")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
@@ -89,6 +104,8 @@ def main() -> None:
             file_page(browser.new_page(viewport=VIEWPORT), base, args.out)
         with server("fastapi_chat") as base:
             chat_page(browser, base, args.out)
+        with server("push_pull") as base:
+            push_pull_page(browser, base, args.out)
         browser.close()
     print(f"written: {', '.join(p.name for p in sorted(args.out.glob('*.png')))} in {args.out}")
 
