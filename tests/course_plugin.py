@@ -77,10 +77,23 @@ def pytest_configure(config: pytest.Config) -> None:
     scale = config.getoption("--time-scale")
     if not scale > 0:
         raise pytest.UsageError("--time-scale must be above 0")
+    # More xdist workers than cores load the machine: every wait stretches in proportion,
+    # so that a verdict does not depend on how many tests run beside it.
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 0)
+    scale *= max(1.0, workers / (os.cpu_count() or 1))
     harness.configure_time_scale(scale)
     os.environ[harness.TIME_SCALE_ENV] = str(scale)  # for the scripts the self-tests start
     if not hasattr(config, "workerinput"):  # the xdist controller, or a run without xdist
         config.pluginmanager.register(grading.Report(config), "course_grading_report")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto`, the default: two workers per core. A test spends most of its time waiting
+    for a script to start or answer, so two at a time keep a core busy."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own variable wins
+    return 2 * (os.cpu_count() or 1)
 
 
 @pytest.hookimpl(tryfirst=True)
