@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""TCP echo client: sends lines to the echo server and prints each reply (seed 000, seed 001).
+"""TCP echo client: sends lines to the echo server, prints each reply (seed 000 task 1, seed 001).
 
 What it teaches: TCP is a byte stream, not a stream of messages. One recv() may return half
 a reply or two replies at once, so the client frames each message with a newline and reads
 until the whole line is there.
+
+Protocol: the client sends each message as UTF-8 text ending in "\\n" and reads the echo up to
+the next "\\n"; the server (server.py, or any echo server) sends every byte back unchanged.
+A line `exit`, or the end of input, ends the client.
 """
 
 from __future__ import annotations
@@ -11,13 +15,15 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
+from collections.abc import Iterator
+from typing import TextIO
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 12345
 REPLY_TIMEOUT_SECONDS = 30
 
 
-def ask(conn: socket.socket, reader, message: str) -> str:
+def ask(conn: socket.socket, reader: TextIO, message: str) -> str:
     """Send one message and return the server's reply to it."""
     # The newline marks where this message ends; the server sends it back with the rest.
     conn.sendall(message.encode("utf-8") + b"\n")
@@ -30,7 +36,7 @@ def ask(conn: socket.socket, reader, message: str) -> str:
     return reply.removesuffix("\n")
 
 
-def messages():
+def messages() -> Iterator[str]:
     """Lines typed by the user (or piped in), until `exit` or the end of input."""
     interactive = sys.stdin.isatty()
     while True:
@@ -68,7 +74,7 @@ def main() -> None:
                 print(ask(conn, reader, message), flush=True)
         except KeyboardInterrupt:
             pass
-        except (OSError, ConnectionError) as error:
+        except OSError as error:  # ask()'s ConnectionError among them
             sys.exit(f"connection to {args.host}:{args.port} lost: {error}")
 
 

@@ -331,7 +331,7 @@ class Server(Proc):
             self.stderr.wait_closed(2)
             pytest.fail(
                 f"{self.label} never printed 'Listening on SCHEME://HOST:PORT' "
-                f"(CONTRACT servers 3)\n{self.describe()}",
+                f"(the contract, servers 3)\n{self.describe()}",
                 pytrace=False,
             )
         self.scheme, self.host, port = match.group(1), match.group(2).strip("[]"), match.group(3)
