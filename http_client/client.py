@@ -7,9 +7,9 @@ of them. The summary prints both numbers side by side. Also: one ClientSession s
 requests (it pools connections), a timeout per request, a semaphore that bounds how many
 requests run at once, and errors that stay with their own URL.
 
-    python http_client/client.py                       # the demo server's endpoints
-    python http_client/client.py http://127.0.0.1:8081/delay/1 http://127.0.0.1:8081/json
-    seq 100 | sed 's|.*|http://127.0.0.1:8081/delay/0.5|' | python http_client/client.py -
+Protocol: an HTTP GET per URL (given as arguments, or one a line on standard input for `-`);
+a line per URL as it finishes, `STATUS SIZE bytes SECONDS s URL` or `ERROR URL: why`; then a
+summary line. Exit status 0 when every URL succeeded, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -110,34 +110,31 @@ def read_urls() -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(
         description="Fetch URLs concurrently with aiohttp and compare the total time with "
-        "the sum of the single times."
+        "the sum of the single times.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
         "urls",
         nargs="*",
         metavar="URL",
         help="URLs to fetch; '-' reads them from standard input, one per line "
-        "(default: a set of endpoints of the demo server at --host/--port)",
+        "(none: a set of endpoints of the demo server at --host/--port)",
     )
-    parser.add_argument(
-        "--host", default=DEFAULT_HOST, help="demo server address (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="demo server port (default: %(default)s)"
-    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help="server address")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="server port")
     parser.add_argument(
         "--timeout",
         type=float,
         default=DEFAULT_TIMEOUT_SECONDS,
         metavar="SECONDS",
-        help="give up on a URL after this many seconds (default: %(default)s)",
+        help="give up on a URL after this many seconds",
     )
     parser.add_argument(
         "--limit",
         type=int,
         default=DEFAULT_LIMIT,
         metavar="N",
-        help="at most N requests at the same time (default: %(default)s)",
+        help="at most N requests at the same time",
     )
     # Intermixed: options may also come between URLs (`client.py URL --timeout 1 URL`);
     # plain parse_args() stops collecting URLs at the first option.
@@ -171,7 +168,8 @@ def main() -> None:
     )
     nothing_connected = all((r.error or "").startswith("cannot connect") for r in results)
     if not args.urls and nothing_connected:  # the demo server is not running
-        print(f"cannot connect to the demo server at {demo_server}", file=sys.stderr)
+        why = results[0].error.removeprefix("cannot connect: ")
+        print(f"cannot connect to {demo_server}: {why}", file=sys.stderr)
     sys.exit(1 if failed else 0)
 
 

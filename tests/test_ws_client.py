@@ -14,7 +14,7 @@ import urllib.request
 
 import harness
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 FOLDER = "ws_client"
@@ -118,6 +118,51 @@ def test_bad_clients_do_not_hurt_the_server(start_server):
                 big.recv(timeout=30)
         bystander.send("still here")
         assert bystander.recv(timeout=harness.TIMEOUT) == "still here/answer"
+    server.assert_no_traceback()
+
+
+def assert_refused(url: str, origin: str) -> None:
+    with (
+        pytest.raises(InvalidStatus) as refused,
+        ws_connect(url, origin=origin, open_timeout=harness.TIMEOUT),
+    ):
+        pass  # reached only if the server accepted the handshake
+    status = refused.value.response.status_code
+    assert status == 403, f"a handshake from {origin} got HTTP {status}, expected 403"
+
+
+def assert_served(url: str, origin: str | None) -> None:
+    with ws_connect(url, origin=origin, open_timeout=harness.TIMEOUT) as ws:
+        ws.send("mine")
+        assert ws.recv(timeout=harness.TIMEOUT) == "mine/answer"
+
+
+@pytest.mark.robustness
+@pytest.mark.hint(
+    "before ws.prepare(), answer HTTP 403 when the Origin header is there and its host:port is "
+    "not the request's Host"
+)
+def test_handshake_from_another_origin_gets_403(start_server):
+    """A browser lets any web page open a WebSocket to 127.0.0.1 (cross-site WebSocket hijacking),
+    but says which page asks: `Origin: http://evil.example` gets HTTP 403 and no WebSocket; the
+    server's own origin and no Origin at all (a terminal client) are served (ws_client README)."""
+    server = start_server(FOLDER)
+    assert_refused(ws_url(server), "http://evil.example")
+    assert_served(ws_url(server), f"http://{server.host}:{server.port}")
+    assert_served(ws_url(server), None)
+    server.assert_no_traceback()
+
+
+@pytest.mark.robustness
+@pytest.mark.hint("--allow-origin ORIGIN (repeatable) adds that exact origin to the ones accepted")
+def test_allow_origin_lets_that_origin_in(start_server):
+    """`--allow-origin ORIGIN`, repeatable, accepts handshakes from exactly those origins; any other
+    origin still gets 403 (ws_client README)."""
+    origins = ["http://evil.example", "http://localhost:3000"]
+    server = start_server(FOLDER, *(f"--allow-origin={origin}" for origin in origins))
+    for origin in origins:
+        assert_served(ws_url(server), origin)
+    assert_refused(ws_url(server), "http://other.example")
     server.assert_no_traceback()
 
 

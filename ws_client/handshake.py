@@ -3,11 +3,10 @@
 
 What it teaches: a WebSocket is a TCP connection that starts as an HTTP request and, after
 `101 Switching Protocols`, carries frames: a byte or two of header, a length, a mask, data.
-It writes the upgrade request itself and checks the server's Sec-WebSocket-Accept, sends one
-masked text frame and decodes the reply byte by byte, then closes with code 1000.
 
-    python ws_client/handshake.py                               # ws_client/server.py's /ws
-    python ws_client/handshake.py --key x3JJHMbDL1EzLkh9YZrd92==  # only compute an accept
+Protocol (RFC 6455): it writes the upgrade request with a fresh Sec-WebSocket-Key and checks
+the server's Sec-WebSocket-Accept, base64(SHA-1(key + GUID)); then it sends one masked text
+frame, decodes the reply byte by byte, and closes with code 1000.
 """
 
 from __future__ import annotations
@@ -135,9 +134,9 @@ def send_frame(sock: socket.socket, opcode: int, payload: bytes, title: str) -> 
     print_frame(title, decode_frame(io.BytesIO(frame))[2])  # read back by the same rules
 
 
-def talk(host: str, port: int, path: str, message: str) -> None:
+def talk(sock: socket.socket, host: str, port: int, path: str, message: str) -> None:
     key = base64.b64encode(os.urandom(16)).decode("ascii")  # fresh for every handshake
-    with socket.create_connection((host, port), timeout=TIMEOUT_SECONDS) as sock:
+    with sock:
         request = upgrade_request(host, port, path, key)
         sock.sendall(request)
         print("\n".join(f"> {line}" for line in request.decode("utf-8").splitlines()))
@@ -167,11 +166,23 @@ def talk(host: str, port: int, path: str, message: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="The WebSocket handshake and frames, by hand.")
-    parser.add_argument("--host", default=DEFAULT_HOST, help="server (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="(default: %(default)s)")
-    parser.add_argument("--path", default=DEFAULT_PATH, help="(default: %(default)s)")
-    parser.add_argument("--url", help="ws://HOST:PORT/PATH instead of --host, --port, --path")
-    parser.add_argument("--message", default=DEFAULT_MESSAGE, help="(default: %(default)s)")
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help="server address (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="server port (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--path", default=DEFAULT_PATH, help="the WebSocket's path (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--url",
+        help="the server's full URL, e.g. ws://127.0.0.1:PORT/PATH (overrides --host, --port "
+        "and --path)",
+    )
+    parser.add_argument(
+        "--message", default=DEFAULT_MESSAGE, help="the text to send (default: %(default)s)"
+    )
     parser.add_argument("--key", help="only print the Sec-WebSocket-Accept for KEY, no network")
     args = parser.parse_args()
     if args.key is not None:
@@ -189,10 +200,14 @@ def main() -> None:
         path = (url.path or "/") + (f"?{url.query}" if url.query else "")
     address = f"ws://{host}:{port}{path}"
     try:
-        talk(host, port, path, args.message)
+        sock = socket.create_connection((host, port), timeout=TIMEOUT_SECONDS)
+    except OSError as error:  # refused, unknown host, timed out
+        sys.exit(f"cannot connect to {address}: {error.strerror or error}")
+    try:
+        talk(sock, host, port, path, args.message)
     except NotWebSocket as error:
         sys.exit(f"{address} is not a WebSocket endpoint: {error}")
-    except OSError as error:  # refused, timed out, closed by the server (ConnectionError)
+    except OSError as error:  # timed out, or closed by the server (ConnectionError)
         sys.exit(f"{address}: {error.strerror or error or type(error).__name__}")
     except KeyboardInterrupt:
         sys.exit(130)

@@ -3,62 +3,67 @@
 
 What it teaches: one aiohttp application serves plain HTTP (`GET /` answers `Hello, world`)
 and WebSockets (`/ws`) on the same port; a WebSocket handler is a loop over incoming
-messages; and a server that shuts down says goodbye to every open socket with a close frame.
+messages; a server that shuts down says goodbye to every open socket with a close frame; and
+a handshake from another site's web page is refused (its `Origin` header says where it is).
 
 Protocol on /ws: a text message comes back with `/answer` appended; the text `close` makes
-the server close the connection (code 1000); a binary message comes back unchanged.
+the server close the connection (code 1000); a binary message comes back unchanged. A
+handshake whose `Origin` is neither this server's own nor listed with --allow-origin gets 403.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
-import signal
+import socket
 import sys
 
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
-from aiohttp.http_exceptions import HttpProcessingError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8082
 MAX_MESSAGE_BYTES = 1024 * 1024  # a bigger message is refused with close code 1009
 HEARTBEAT_SECONDS = 30.0  # ping idle clients, so a vanished one is noticed and dropped
 CLOSE_TIMEOUT_SECONDS = 2.0  # how long a client gets to answer our close frame
-SHUTDOWN_TIMEOUT_SECONDS = 3.0  # Ctrl+C must end the process within 5 s (CONTRACT servers 4)
-
-
-class OneLineForBadRequests(logging.Filter):
-    """aiohttp logs a malformed request with a full traceback. The mistake is the client's,
-    not a bug here, so one line says enough; a real bug in a handler keeps its traceback."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, HttpProcessingError):
-            record.msg = f"{record.getMessage()}: {error.code} {error.message}"
-            record.args, record.exc_info = (), None
-        return True
-
+SHUTDOWN_TIMEOUT_SECONDS = 3.0  # open handlers get this long; a server has 5 s to stop
 
 # Every WebSocket open right now, so that a shutdown can close each one with a close frame.
 SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
 # Set when the shutdown begins: a socket whose handshake was still on its way then is closed
 # as soon as it opens, instead of keeping the shutdown waiting.
 STOPPING = web.AppKey("stopping", asyncio.Event)
+# Pages of other origins that may open a WebSocket here too (--allow-origin).
+ALLOWED_ORIGINS = web.AppKey("allowed_origins", frozenset[str])
 
 
 async def hello(request: web.Request) -> web.Response:
     return web.Response(text="Hello, world")
 
 
-async def echo(request: web.Request) -> web.WebSocketResponse:
+def origin_allowed(request: web.Request) -> bool:
+    """A browser lets any web page open a WebSocket to 127.0.0.1, cookies included, but it
+    always says which page asks: the `Origin` header, which a page cannot change."""
+    origin = request.headers.get("Origin")
+    if origin is None:  # not a browser: a terminal client, websocat, a test
+        return True
+    same_origin = origin.partition("://")[2] == request.host  # our own page: same host:port
+    return same_origin or origin in request.app[ALLOWED_ORIGINS]
+
+
+async def echo(request: web.Request) -> web.StreamResponse:
     """Answer every message on one WebSocket until the client or the server closes it."""
     host, port = request.transport.get_extra_info("peername")[:2] if request.transport else ("?", 0)
     peer = f"{host}:{port}"
+    if not origin_allowed(request):  # still plain HTTP: refuse before the upgrade
+        print(f"{peer} refused: Origin {request.headers['Origin']!r} is not allowed", flush=True)
+        raise web.HTTPForbidden(text="this page's origin may not open a WebSocket here\n")
     ws = web.WebSocketResponse(
         heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_MESSAGE_BYTES, timeout=CLOSE_TIMEOUT_SECONDS
     )
-    await ws.prepare(request)  # the handshake: after this line we speak WebSocket, not HTTP
+    try:
+        await ws.prepare(request)  # the handshake: after this line we speak WebSocket, not HTTP
+    except ConnectionError:  # the client left before our 101 answer went out
+        return web.Response()  # aiohttp wants a response to finish with; nobody will read it
     print(f"{peer} connected", flush=True)
     request.app[SOCKETS].add(ws)
     if request.app[STOPPING].is_set():
@@ -94,6 +99,7 @@ async def echo(request: web.Request) -> web.WebSocketResponse:
 
 async def close_sockets(app: web.Application) -> None:
     """On shutdown, tell every client we are going away (1001) instead of just vanishing."""
+    print("Stopping: closing open WebSockets with code 1001.", flush=True)
     app[STOPPING].set()
     await asyncio.gather(
         *(
@@ -104,71 +110,49 @@ async def close_sockets(app: web.Application) -> None:
     )
 
 
-def make_app() -> web.Application:
-    logging.getLogger("aiohttp.server").addFilter(OneLineForBadRequests())
+def make_app(allowed_origins: frozenset[str] = frozenset()) -> web.Application:
     app = web.Application()
     app[SOCKETS] = set()
     app[STOPPING] = asyncio.Event()
+    app[ALLOWED_ORIGINS] = allowed_origins
     app.add_routes([web.get("/", hello), web.get("/ws", echo)])
     app.on_shutdown.append(close_sockets)
     return app
 
 
-def on_stop_signal(stop: asyncio.Event) -> None:
-    """Make Ctrl+C and SIGTERM set `stop`, on every operating system."""
-    loop = asyncio.get_running_loop()
-    # Windows has no SIGTERM handlers in asyncio, and the tests' "Ctrl+C" there is Ctrl+Break.
-    signums = [signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGBREAK", None)]
-    for signum in filter(None, signums):
-        try:
-            loop.add_signal_handler(signum, stop.set)
-        except (NotImplementedError, RuntimeError, ValueError):
-            # No add_signal_handler (Windows): a plain handler runs between two bytecodes of
-            # the main thread, so it hands the work to the loop in a thread-safe way.
-            signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop.set))
-
-
-async def serve(host: str, port: int) -> None:
-    # AppRunner instead of web.run_app: we need the real port for the Listening line when
-    # --port is 0, and our own shutdown order.
-    runner = web.AppRunner(make_app(), shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        stop = asyncio.Event()
-        on_stop_signal(stop)
-        print(
-            f"Listening on ws://{host}:{site.port}/ws  (and http://{host}:{site.port}/)",
-            flush=True,
-        )
-        await stop.wait()
-        print("Stopping: closing open WebSockets with code 1001.", flush=True)
-    finally:
-        # Stops accepting, runs close_sockets, then waits for the handlers to finish.
-        await runner.cleanup()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description="aiohttp WebSocket echo server: GET / says hello, /ws echoes messages."
+        description="aiohttp WebSocket echo server: GET / says hello, /ws echoes messages.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port to listen on, 0 for any free port"
     )
     parser.add_argument(
-        "--host", default=DEFAULT_HOST, help="address to listen on (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=DEFAULT_PORT,
-        help="port to listen on, 0 for any free port (default: %(default)s)",
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="also accept WebSockets from web pages of ORIGIN, e.g. http://localhost:3000 "
+        "(repeatable; pages of this server's own host:port are always accepted)",
     )
     args = parser.parse_args()
     try:
-        asyncio.run(serve(args.host, args.port))
-    except KeyboardInterrupt:
-        pass  # Ctrl+C before the handlers were installed
-    except OSError as error:  # e.g. the port is taken
+        sock = socket.create_server((args.host, args.port))
+    except OSError as error:
         sys.exit(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
+    host, port = sock.getsockname()[:2]
+    listening = f"Listening on ws://{host}:{port}/ws  (and http://{host}:{port}/)"
+    # web.run_app handles Ctrl+C and SIGTERM; binding the socket ourselves lets the line show
+    # the real port when --port is 0. On shutdown it stops accepting, runs close_sockets, then
+    # waits for the handlers to finish.
+    web.run_app(
+        make_app(frozenset(args.allow_origin)),
+        sock=sock,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
+        print=lambda _: print(listening, flush=True),
+    )
     print("Stopped.", flush=True)
 
 
