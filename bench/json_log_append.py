@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SERVER = Path(__file__).resolve().parent.parent / "ws_chat_json" / "server.py"
+JSONLOG = Path(__file__).resolve().parent.parent / "ws_chat_json" / "jsonlog.py"
 RECORD = {
     "time": "2024-01-01T12:00:00.000+00:00",
     "client_id": "Client_1",
@@ -28,7 +28,7 @@ RECORD = {
 
 
 def load_json_log_class():
-    spec = importlib.util.spec_from_file_location("ws_chat_json_server", SERVER)
+    spec = importlib.util.spec_from_file_location("ws_chat_json_jsonlog", JSONLOG)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -57,6 +57,7 @@ CASES = [
 
 
 def load_client():
+    sys.path.insert(0, str(REPO / "push_pull"))  # the client imports its console.py
     spec = importlib.util.spec_from_file_location(
         "push_pull_client", REPO / "push_pull" / "client.py"
     )

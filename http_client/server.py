@@ -142,11 +142,13 @@ def main() -> None:
         # Only the access log: aiohttp's other INFO messages are not for this lesson.
         logging.getLogger("aiohttp").setLevel(logging.WARNING)
         logging.getLogger("aiohttp.access").setLevel(logging.INFO)
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET  # IPv4 unless told
     try:
-        sock = socket.create_server((args.host, args.port))
+        sock = socket.create_server((args.host, args.port), family=family)
     except OSError as error:
         sys.exit(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
     host, port = sock.getsockname()[:2]
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address, as a URL writes it
     # web.run_app handles Ctrl+C and SIGTERM; binding the socket ourselves lets the line show
     # the real port when --port is 0. Without shutdown_timeout it would wait 60 s for slow ones.
     web.run_app(

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import codecs
 import json
 import math
 import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import aiohttp
+from console import Console
 from yarl import URL
 
 DEFAULT_HOST = "127.0.0.1"
@@ -133,62 +133,35 @@ FOLLOW: dict[str, Callable[..., Awaitable[None]]] = {
 
 
 # --- the terminal -----------------------------------------------------------------------------
-def read_lines(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None]) -> None:
-    """Thread: hand each line of standard input to the event loop; None marks the end.
-
-    Why a thread: reading a terminal blocks, and Windows cannot watch stdin from an event
-    loop. Why a daemon thread: one blocked on stdin must not keep the program alive after
-    the connection is gone or after Ctrl+C. Why the raw stream and our own decoder: a daemon
-    thread blocked inside sys.stdin's buffered reader holds its lock, and Python aborts at
-    exit when it finds that lock taken.
-    """
-    raw = sys.stdin.buffer.raw
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    pending = ""
-    try:
-        while chunk := raw.read(65536):
-            # The decoder keeps the first bytes of a character split between two reads.
-            pending += decoder.decode(chunk)
-            *complete, pending = pending.split("\n")
-            for line in complete:
-                loop.call_soon_threadsafe(lines.put_nowait, line.removesuffix("\r"))
-        if pending:
-            loop.call_soon_threadsafe(lines.put_nowait, pending)
-        loop.call_soon_threadsafe(lines.put_nowait, None)
-    except (OSError, ValueError, RuntimeError):
-        pass  # stdin is gone, or the event loop has already finished
-
-
-def show(event: dict, tally: Tally) -> None:
+def show(event: dict, tally: Tally, console: Console) -> None:
     delay = time.time() - event["time"]  # same machine, same clock as the server's
     tally.delays.append(delay)
     text = str(event["data"]).replace("\r", "\\r").replace("\n", "\\n")  # one line per event
-    print(f"#{event['id']} {delay * 1000:.1f} ms  {text}", flush=True)
+    console.show(f"#{event['id']} {delay * 1000:.1f} ms  {text}")
 
 
-async def until_exit(lines: asyncio.Queue[str | None]) -> None:
-    while (line := await lines.get()) is not None and line.strip().lower() != "exit":
+async def until_exit(console: Console) -> None:
+    async for _line in console:
         pass  # input is watched only for `exit` and its end
 
 
 async def run(method: str, base: URL, after: int, interval: float, tally: Tally) -> int:
-    lines: asyncio.Queue[str | None] = asyncio.Queue()
-    threading.Thread(
-        target=read_lines, args=(asyncio.get_running_loop(), lines), daemon=True
-    ).start()
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_SECONDS)
-    async with aiohttp.ClientSession(timeout=timeout, read_bufsize=READ_BUFFER_BYTES) as session:
-        follower = asyncio.create_task(
-            FOLLOW[method](session, base, after, tally, lambda e: show(e, tally), interval)
-        )
-        # First the server answers or fails: a failure is worth its line even after `exit`.
-        answered = asyncio.create_task(tally.first_answer.wait())
-        await asyncio.wait({answered, follower}, return_when=asyncio.FIRST_COMPLETED)
-        ended = asyncio.create_task(until_exit(lines))
-        done, _ = await asyncio.wait({ended, follower}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (answered, ended, follower):
-            task.cancel()
-        await asyncio.gather(answered, ended, follower, return_exceptions=True)
+    session = aiohttp.ClientSession(timeout=timeout, read_bufsize=READ_BUFFER_BYTES)
+    with Console() as console:
+        async with session:
+            deliver = partial(show, tally=tally, console=console)
+            follower = asyncio.create_task(
+                FOLLOW[method](session, base, after, tally, deliver, interval)
+            )
+            # First the server answers or fails: a failure is worth its line even after `exit`.
+            answered = asyncio.create_task(tally.first_answer.wait())
+            await asyncio.wait({answered, follower}, return_when=asyncio.FIRST_COMPLETED)
+            ended = asyncio.create_task(until_exit(console))
+            done, _ = await asyncio.wait({ended, follower}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (answered, ended, follower):
+                task.cancel()
+            await asyncio.gather(answered, ended, follower, return_exceptions=True)
     error = None if follower.cancelled() else follower.exception()
     if error is None:
         if ended not in done:  # an SSE response that ended, a WebSocket the server closed
@@ -206,14 +179,19 @@ async def run(method: str, base: URL, after: int, interval: float, tally: Tally)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Follow push_pull's events one of four ways.")
-    parser.add_argument("--method", choices=METHODS, default="sse", help="default: %(default)s")
+    parser.add_argument(
+        "--method", choices=METHODS, default="sse", help="how to follow them (default: %(default)s)"
+    )
     parser.add_argument(
         "--host", default=DEFAULT_HOST, help="server address (default: %(default)s)"
     )
     parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help="server port (default: %(default)s)"
     )
-    parser.add_argument("--url", help="the server's base URL (default: http://HOST:PORT)")
+    parser.add_argument(
+        "--url",
+        help="the server's full URL, e.g. http://127.0.0.1:8083 (overrides --host and --port)",
+    )
     parser.add_argument(
         "--interval",
         type=float,

@@ -92,6 +92,7 @@ class Hub:
 
 HUB = web.AppKey("hub", Hub)
 LONGPOLL_TIMEOUT = web.AppKey("longpoll_timeout", float)
+ALLOWED_ORIGINS = web.AppKey("allowed_origins", frozenset[str])  # --allow-origin
 
 
 def after_id(request: web.Request, text: str | None = None) -> int:
@@ -140,13 +141,28 @@ async def sse(request: web.Request) -> web.StreamResponse:
     return response
 
 
+def origin_allowed(request: web.Request) -> bool:
+    """A browser lets any web page open a WebSocket to 127.0.0.1, cookies included, but it
+    always says which page asks: the `Origin` header, which a page cannot change."""
+    origin = request.headers.get("Origin")
+    if origin is None:  # not a browser: a terminal client, websocat, a test
+        return True
+    same_site = origin.partition("://")[2] == request.host  # our own page: the same host:port
+    return same_site or origin in request.app[ALLOWED_ORIGINS]
+
+
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     """Push over a WebSocket: a text frame per event; the client only ever closes."""
+    if not origin_allowed(request):  # still plain HTTP: refuse before the upgrade
+        raise web.HTTPForbidden(text="this page's origin may not open a WebSocket here\n")
     hub, last_id = request.app[HUB], after_id(request)  # a bad ?after= is a 400, no handshake
     ws = web.WebSocketResponse(
         heartbeat=HEARTBEAT_SECONDS, timeout=CLOSE_TIMEOUT_SECONDS, max_msg_size=4096
     )
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)  # the handshake: after this line we speak WebSocket, not HTTP
+    except ConnectionError:  # the client left before our 101 answer went out
+        return web.Response()  # aiohttp wants a response to finish with; nobody will read it
     with hub.opened("ws"):
         hub.sockets.add(ws)
         pusher = asyncio.create_task(push(ws, hub, last_id))
@@ -217,9 +233,9 @@ async def stop_streams(app: web.Application) -> None:
     )
 
 
-def make_app(rate: float, longpoll_timeout: float) -> web.Application:
+def make_app(rate: float, longpoll_timeout: float, origins: frozenset[str]) -> web.Application:
     app = web.Application(client_max_size=MAX_EVENT_BYTES)
-    app[HUB], app[LONGPOLL_TIMEOUT] = Hub(), longpoll_timeout
+    app[HUB], app[LONGPOLL_TIMEOUT], app[ALLOWED_ORIGINS] = Hub(), longpoll_timeout, origins
     app.add_routes([web.get("/", page), web.post("/events", publish), web.get("/poll", poll)])
     app.add_routes([web.get("/longpoll", longpoll), web.get("/sse", sse)])
     app.add_routes([web.get("/ws", websocket), web.get("/stats", stats)])
@@ -234,7 +250,9 @@ def main() -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port, 0 for any free one")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port to listen on, 0 for any free port"
+    )
     parser.add_argument("--rate", type=float, default=DEFAULT_RATE, help="ticks a second, 0: none")
     parser.add_argument(
         "--longpoll-timeout",
@@ -242,19 +260,29 @@ def main() -> None:
         default=DEFAULT_LONGPOLL_TIMEOUT,
         help="seconds a long poll waits before it answers []",
     )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="also accept WebSockets from web pages of ORIGIN, e.g. http://localhost:3000 "
+        "(repeatable; pages of this server's own host:port are always accepted)",
+    )
     args = parser.parse_args()
     if args.rate < 0 or args.longpoll_timeout <= 0:
         parser.error("--rate must be 0 or more, --longpoll-timeout more than 0")
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET  # IPv4 unless told
     try:
-        sock = socket.create_server((args.host, args.port))
+        sock = socket.create_server((args.host, args.port), family=family)
     except OSError as error:
         sys.exit(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
     host, port = sock.getsockname()[:2]
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address, as a URL writes it
     # web.run_app handles Ctrl+C and SIGTERM; binding the socket ourselves lets the line show
     # the real port when --port is 0. handler_cancellation: without it aiohttp notices a client
     # that left only when it next writes, and a vanished long poll would keep its place.
     web.run_app(
-        make_app(args.rate, args.longpoll_timeout),
+        make_app(args.rate, args.longpoll_timeout, frozenset(args.allow_origin)),
         sock=sock,
         shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
         handler_cancellation=True,

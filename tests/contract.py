@@ -14,6 +14,7 @@ with the gate's feedback, instead of as a page of timeouts.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import http.server
 import json
@@ -74,11 +75,14 @@ def http_keepalive(path: str):
 
 
 def websocket(path: str, greeted: bool = False):
-    def open_ws(server: harness.Server):
-        ws = ws_connect(server.url(path, "ws"), open_timeout=harness.TIMEOUT, proxy=None)
+    def open_ws(server: harness.Server) -> contextlib.ExitStack:
+        """The open connection, to be closed with close()."""
+        stack = contextlib.ExitStack()
+        url = server.url(path, "ws")
+        ws = stack.enter_context(ws_connect(url, open_timeout=harness.TIMEOUT, proxy=None))
         if greeted:  # a chat room says something first; then it surely counts us in
             ws.recv(timeout=harness.TIMEOUT)
-        return ws
+        return stack
 
     return open_ws
 

@@ -77,19 +77,18 @@ VARIANTS = [
     Variant(
         "serves files outside its root",
         "ws_file_server", "server.py",
-        'if ".." in PurePosixPath(name).parts:', "if False:",
+        "if not path.is_relative_to(root):", "if False:",
         "test_http_never_serves_outside_the_root",
-        also=(("if not path.is_relative_to(root):", "if False:"),),
     ),
     Variant(
         "loses acknowledged log records on a crash (buffered writes)",
-        "ws_chat_json", "server.py",
+        "ws_chat_json", "jsonlog.py",
         "buffering=0)", "buffering=1 << 20)",
         "test_kill_mid_burst_loses_nothing_acknowledged",
     ),
     Variant(
         "rewrites the whole log for every message",
-        "ws_chat_json", "server.py",
+        "ws_chat_json", "jsonlog.py",
         '''"""Add one record; on return it is in the file, and the file is valid JSON again."""''',
         '''"""Add one record, the obvious (quadratic) way."""
         if self.path.exists() and self.path.stat().st_size:

@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import harness
 import pytest
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 FOLDER = "push_pull"
@@ -120,8 +120,9 @@ class Sse:
         self.conn.close()
 
 
-def ws_open(server: harness.Server, after: int | str = 0):
-    return ws_connect(server.url(f"/ws?after={after}", "ws"), open_timeout=harness.TIMEOUT)
+def ws_open(server: harness.Server, after: int | str = 0, origin: str | None = None):
+    url = server.url(f"/ws?after={after}", "ws")
+    return ws_connect(url, origin=origin, open_timeout=harness.TIMEOUT)
 
 
 def ws_event(ws) -> dict:
@@ -430,6 +431,51 @@ def test_an_sse_client_that_never_reads_does_not_stall_the_others(start_server):
             assert ids == list(range(1, 1001))
     finally:
         stalled.close()
+
+
+def assert_refused(server: harness.Server, origin: str) -> None:
+    with pytest.raises(InvalidStatus) as refused, ws_open(server, origin=origin):
+        pass  # reached only if the server accepted the handshake
+    status = refused.value.response.status_code
+    assert status == 403, f"a handshake from {origin} got HTTP {status}, expected 403"
+
+
+def assert_served(server: harness.Server, origin: str | None) -> None:
+    with ws_open(server, after=get_json(server, "/stats")["last_id"], origin=origin) as ws:
+        event = publish(server, f"for a page of {origin}")
+        assert ws_event(ws) == event, f"a handshake from {origin} got no events"
+
+
+@pytest.mark.robustness
+@pytest.mark.hint(
+    "before ws.prepare(), answer HTTP 403 when the Origin header is there and its host:port is "
+    "not the request's Host"
+)
+def test_ws_handshake_from_another_origin_gets_403(start_server):
+    """A browser lets any web page open a WebSocket to 127.0.0.1 (cross-site WebSocket hijacking),
+    but says which page asks: `Origin: http://evil.example`, or the same host on another port, gets
+    HTTP 403 and no WebSocket; the server's own origin and no Origin at all (a terminal client) are
+    served (push_pull README, Notice)."""
+    server = start_server(FOLDER, "--rate", "0")
+    assert_refused(server, "http://evil.example")
+    assert_refused(server, f"http://{server.host}:{harness.free_port()}")
+    assert_served(server, f"http://{server.host}:{server.port}")
+    assert_served(server, None)
+    server.assert_no_traceback()
+
+
+@pytest.mark.robustness
+@pytest.mark.hint("--allow-origin ORIGIN (repeatable) adds that exact origin to the ones accepted")
+def test_allow_origin_lets_that_origin_in(start_server):
+    """`--allow-origin ORIGIN`, repeatable, accepts handshakes from exactly those origins; any other
+    origin still gets 403 (push_pull README, Run it)."""
+    origins = ["http://evil.example", "http://localhost:3000"]
+    server = start_server(FOLDER, "--rate", "0", *(f"--allow-origin={o}" for o in origins))
+    for origin in origins:
+        assert_served(server, origin)
+    assert_refused(server, "https://localhost:3000")
+    assert_refused(server, "http://other.example")
+    server.assert_no_traceback()
 
 
 # --- stopping ---------------------------------------------------------------------------------

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import harness
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 FOLDER = "ws_chat_json"
 GREETING = "Добро пожаловать в чат!"  # fixed by seed 002
 GOODBYE = "Сессия завершена. До свидания!"  # fixed by seed 002
 CLIENT_ID = re.compile(r"Client_\d+")
-TIMEOUT = 20.0
+TIMEOUT = harness.WAIT  # 20 s, stretched by --time-scale (read after pytest_configure set it)
 OVERSIZED = 2 * 1024 * 1024 + 1  # above any sensible limit, websockets' default 1 MiB too
 
 
@@ -42,12 +42,13 @@ def _close_sessions():
         yield
 
 
-def join(server: harness.Server) -> tuple[ClientConnection, str]:
-    """Connect; check that the first frame is the greeting; return the connection and id."""
+def join(server: harness.Server, origin: str | None = None) -> tuple[ClientConnection, str]:
+    """Connect (sending `Origin: origin` if given, as a browser's page would); check that the
+    first frame is the greeting; return the connection and id."""
     # max_queue=None: frames a test never reads must not stop the client from reading the
     # server's close frame at the end (websockets pauses reading once 16 frames wait).
     ws = sessions.enter_context(
-        connect(server.url(), open_timeout=TIMEOUT, close_timeout=5, max_queue=None)
+        connect(server.url(), origin=origin, open_timeout=TIMEOUT, close_timeout=5, max_queue=None)
     )
     first = ws.recv(timeout=TIMEOUT)
     assert isinstance(first, str) and first.startswith(GREETING), (
@@ -511,6 +512,66 @@ def test_binary_frame_gets_an_error_and_the_session_goes_on(start_server, workdi
     server.assert_no_traceback()
 
 
+def handshake_status(server: harness.Server, origin: str) -> int | str:
+    """The HTTP status the server answers a handshake from a page of `origin` with (101: it
+    opened a WebSocket)."""
+    try:
+        with connect(server.url(), origin=origin, open_timeout=harness.TIMEOUT):
+            return 101
+    except InvalidStatus as refused:
+        return refused.response.status_code
+    except (InvalidHandshake, OSError) as error:  # TimeoutError is an OSError
+        return f"no HTTP answer ({type(error).__name__}: {error})"
+
+
+def own_origin(server: harness.Server) -> str:
+    """The origin of a page served from the server's own host and port."""
+    host = f"[{server.host}]" if ":" in server.host else server.host
+    return f"http://{host}:{server.port}"
+
+
+@pytest.mark.robustness
+@pytest.mark.hint(
+    "pass origins=[None, the server's own http://HOST:PORT, *--allow-origin] to websockets' "
+    "serve(): None lets in clients that send no Origin, any other origin gets HTTP 403"
+)
+def test_handshake_from_another_origin_is_refused_with_403(start_server, workdir):
+    """A handshake from another site's page (`Origin: http://evil.example`) gets HTTP 403 and no
+    WebSocket, so a page you visit cannot chat in your name; a page of the server's own origin and
+    a client that sends no Origin (a terminal, websocat) join (ws_chat_json README: Notice)."""
+    server, _ = start_chat(start_server, workdir)
+    status = handshake_status(server, "http://evil.example")
+    assert status == 403, (
+        f"a handshake with Origin: http://evil.example must be refused with HTTP 403 before the "
+        f"upgrade, got {status}"
+    )
+    own, own_id = join(server, origin=own_origin(server))
+    plain, _ = join(server)
+    say(own, "same origin ✓")
+    expect(plain, relayed(own_id, "same origin ✓"))
+    own.close()
+    plain.close()
+    server.assert_no_traceback()
+
+
+@pytest.mark.robustness
+@pytest.mark.hint("--allow-origin ORIGIN (repeatable: action='append') adds ORIGIN to origins=")
+def test_allow_origin_lets_a_listed_origin_in(start_server, workdir):
+    """`--allow-origin ORIGIN`, given twice, lets pages of both origins join; an origin not listed
+    is still refused with HTTP 403 (ws_chat_json README: Run it)."""
+    listed = ["http://localhost:3000", "https://chat.example"]
+    server, _ = start_chat(
+        start_server, workdir, "--allow-origin", listed[0], "--allow-origin", listed[1]
+    )
+    for origin in listed:
+        ws, _ = join(server, origin=origin)
+        say(ws, f"from {origin}")
+        ws.close()
+    status = handshake_status(server, "http://localhost:3001")
+    assert status == 403, f"an origin not listed must still get HTTP 403, got {status}"
+    server.assert_no_traceback()
+
+
 # --- the client ---------------------------------------------------------------------------
 
 
@@ -606,10 +667,9 @@ def test_python_m_websockets_is_a_client(start_server, workdir, start_tool):
 
 
 def load_json_log() -> type:
-    """This repo's JsonLog class, loaded under a name of its own: other folders have a
-    server.py too."""
+    """This repo's JsonLog class (ws_chat_json/jsonlog.py), loaded under a name of its own."""
     spec = importlib.util.spec_from_file_location(
-        "ws_chat_json_server", harness.REPO / FOLDER / "server.py"
+        "ws_chat_json_jsonlog", harness.REPO / FOLDER / "jsonlog.py"
     )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

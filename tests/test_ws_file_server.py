@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import harness
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 FOLDER = "ws_file_server"
@@ -469,6 +469,56 @@ def test_malformed_http_requests_get_4xx_and_no_traceback(start_server, site):
         assert not data.startswith(b"HTTP/1.1 5"), f"{garbage!r} got {bytes(data[:100])!r}"
     assert http_get(server, "/text.txt")[0] == 200
     server.stop()  # no traceback on stderr either
+
+
+# --- pages of other sites ----------------------------------------------------------------------
+def assert_refused(server: harness.Server, origin: str) -> None:
+    url = server.url("/ws", "ws")
+    with (
+        pytest.raises(InvalidStatus) as refused,
+        ws_connect(url, origin=origin, open_timeout=harness.TIMEOUT, proxy=None),
+    ):
+        pass  # reached only if the server accepted the handshake
+    status = refused.value.response.status_code
+    assert status == 403, f"a handshake from {origin} got HTTP {status}, expected 403"
+
+
+def assert_served(server: harness.Server, origin: str | None) -> None:
+    url = server.url("/ws", "ws")
+    with ws_connect(url, origin=origin, open_timeout=harness.TIMEOUT, proxy=None) as ws:
+        assert ask(ws, "text.txt")["content"] == TEXT, f"a handshake from {origin} got no file"
+
+
+@pytest.mark.robustness
+@pytest.mark.hint(
+    "before ws.prepare(), answer HTTP 403 when the Origin header is there and its host:port is "
+    "not the request's Host"
+)
+def test_ws_handshake_from_another_origin_gets_403(start_server, site):
+    """A browser lets any web page open a WebSocket to 127.0.0.1 (cross-site WebSocket hijacking),
+    but says which page asks: `Origin: http://evil.example`, or the same host on another port, gets
+    HTTP 403 and no WebSocket; the server's own origin and no Origin at all (a terminal client) are
+    served (ws_file_server README, Notice)."""
+    server = start(start_server, site)
+    assert_refused(server, "http://evil.example")
+    assert_refused(server, f"http://{server.host}:{harness.free_port()}")
+    assert_served(server, f"http://{server.host}:{server.port}")
+    assert_served(server, None)
+    server.assert_no_traceback()
+
+
+@pytest.mark.robustness
+@pytest.mark.hint("--allow-origin ORIGIN (repeatable) adds that exact origin to the ones accepted")
+def test_allow_origin_lets_that_origin_in(start_server, site):
+    """`--allow-origin ORIGIN`, repeatable, accepts handshakes from exactly those origins; any other
+    origin still gets 403 (ws_file_server README, Run it)."""
+    origins = ["http://evil.example", "http://localhost:3000"]
+    server = start(start_server, site, *(f"--allow-origin={origin}" for origin in origins))
+    for origin in origins:
+        assert_served(server, origin)
+    assert_refused(server, "https://localhost:3000")
+    assert_refused(server, "http://other.example")
+    server.assert_no_traceback()
 
 
 # --- stopping ----------------------------------------------------------------------------------

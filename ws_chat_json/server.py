@@ -1,19 +1,18 @@
 #!/usr/bin/env python3
 """WebSocket chat that logs every message and event to a JSON file (seeds 002 and 003).
 
-Answers seed 002 (a `websockets` chat server: greeting, `async for`, many clients, a JSON log,
-closing a session with a code and a reason) merged with seed 003 (the operator types messages
-to everyone from the server's terminal).
+Seed 002 asks for a `websockets` chat server: a greeting, `async for`, many clients, a JSON log,
+sessions closed with a code and a reason. Seed 003 adds the operator, who types messages to
+everyone from the server's terminal.
 
-What it teaches: one coroutine per client on one event loop; fan-out with `broadcast` so a
-slow client never holds up the others; a blocking keyboard read kept off the event loop; an
-append-only JSON log that costs the same with ten records or a million and survives `kill -9`.
+What it teaches: one coroutine per client on one event loop, each member registered and removed
+in try/finally; fan-out with `broadcast`, so a slow client never holds up the others; a blocking
+keyboard kept off the event loop; refusing pages of other sites with `origins=`. The log itself
+(append-only, safe against `kill -9`) is supplied by jsonlog.py.
 
-Protocol: plain UTF-8 text frames. The server greets a newcomer with `Добро пожаловать в чат!`,
-tells it its id and replays recent messages. A message from Client_N comes back to its sender
-as `You said: TEXT` and goes to everyone else as `Client_N: TEXT`; the operator's lines arrive
-as `Server: TEXT`; notices start with `* `. Sending `exit` ends the session with close code
-1000 and the reason `Сессия завершена. До свидания!`.
+Protocol: UTF-8 text frames. A newcomer gets `Добро пожаловать в чат!`, its id and recent messages.
+A message comes back as `You said: TEXT`, reaches the others as `Client_N: TEXT` (the operator's as
+`Server: TEXT`); notices start with `* `. `exit` closes with 1000 `Сессия завершена. До свидания!`.
 """
 
 from __future__ import annotations
@@ -21,9 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
-import os
 import signal
+import socket
 import sys
 import threading
 from collections import deque
@@ -31,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from jsonlog import JsonLog
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 from websockets.frames import CloseCode
@@ -47,125 +46,17 @@ CLOSE_TIMEOUT_SECONDS = 2.0  # how long a client gets to answer our close frame
 SERVER_ID = "Server"
 
 
-# --- The JSON log -------------------------------------------------------------------------
-
-
-class JsonLog:
-    """A JSON array on disk, one record per line, that grows at the end only.
-
-    The obvious way (json.load the list, append, json.dump it all again) reads and writes the
-    whole file for every message: a million records means a million records rewritten per
-    message. Here the file always ends with the line `]`, and an append overwrites that
-    line with `,` + the new record + `]`. One write() of a few hundred bytes, whatever the
-    size of the file, and the file is a valid JSON array again as soon as it returns.
-    """
-
-    TAIL = b"\n]\n"
-    TAIL_WINDOW = 1024 * 1024  # more than the longest record line (MAX_MESSAGE_BYTES escaped)
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.records = 0  # appended by this run
-        self.file = None  # opened by the first append when the file does not exist yet
-        self.end: int | None = None  # where the next record goes; None: write the `[` first
-        if path.exists():
-            self.open()
-            self.end = self.find_end()
-        elif not path.parent.is_dir():
-            raise FileNotFoundError(f"no such directory: {path.parent}")
-
-    def open(self) -> None:
-        # buffering=0: every write() goes straight to the operating system. Once it returns,
-        # the bytes are in the kernel and `kill -9` of this process cannot lose them (a power
-        # cut could; os.fsync() would cover that at a cost of milliseconds per message).
-        self.file = open(self.path, "r+b" if self.path.exists() else "w+b", buffering=0)  # noqa: SIM115
-
-    def find_end(self) -> int | None:
-        """Find where the last record ends, repairing a tail torn by a crash mid-write."""
-        assert self.file is not None
-        size = self.file.seek(0, os.SEEK_END)
-        base = max(0, size - self.TAIL_WINDOW)
-        self.file.seek(base)
-        tail = self.file.read()
-        if base > 0:  # start at a line boundary
-            skip = tail.find(b"\n") + 1
-            base, tail = base + skip, tail[skip:]
-        lines = tail.rstrip().split(b"\n")
-        if base == 0 and not tail.strip():
-            return None  # an empty file: the first append writes the opening `[`
-        if lines[-1].strip() == b"]":
-            # A healthy log from an earlier run: continue after its last value. A record is
-            # always one line, so a write torn halfway can never leave a line that is just `]`.
-            before = tail.rstrip()[:-1].rstrip()
-            return None if base == 0 and before.strip() == b"[" else base + len(before)
-        # The last write stopped halfway (the process was killed, the disk filled up). Drop
-        # the unfinished line and keep every complete record before it.
-        if base == 0 and not tail.lstrip().startswith(b"["):
-            raise ValueError("it is not a JSON array")
-        starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=base))
-        for line, start in zip(reversed(lines), reversed(starts[:-1]), strict=True):
-            # A write that stopped after its first byte leaves `{...},]`: the `,` landed on the
-            # newline before the old `]`. A record line always ends in `}`, so strip a `]`
-            # and then the `,` to get the complete record back.
-            record = line.rstrip().rstrip(b"]").rstrip().rstrip(b",")
-            if record.strip() == b"[":
-                cut = None
-                break
-            try:
-                if isinstance(json.loads(record), dict):
-                    cut = start + len(record)
-                    break
-            except ValueError:
-                continue
-        else:
-            raise ValueError("its end is not a record this server wrote; move it away")
-        if cut is None:
-            self.file.truncate(0)
-        else:
-            self.file.seek(cut)
-            self.file.write(self.TAIL)
-            self.file.truncate(cut + len(self.TAIL))
-        print(f"Repaired {self.path}: dropped an unfinished record at its end.", flush=True)
-        return cut
-
-    def append(self, record: dict[str, Any]) -> None:
-        """Add one record; on return it is in the file, and the file is valid JSON again."""
-        line = json.dumps(record, ensure_ascii=False).encode("utf-8")
-        if self.file is None:
-            self.open()
-        assert self.file is not None
-        if self.end is None:
-            data, where = b"[\n" + line + self.TAIL, 0
-        else:
-            data, where = b",\n" + line + self.TAIL, self.end
-        self.file.seek(where)
-        written = 0
-        while written < len(data):
-            written += self.file.write(data[written:])
-        if self.end is None:
-            self.file.truncate(len(data))  # an old `[ ]` with much whitespace
-        self.end = where + len(data) - len(self.TAIL)
-        self.records += 1
-
-    def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-
-
 def now() -> str:
     return datetime.now().astimezone().isoformat(timespec="milliseconds")
-
-
-# --- The chat room ------------------------------------------------------------------------
 
 
 class Chat:
     """Who is connected, what was said recently, and the log.
 
-    Every coroutine here runs on the one event loop thread, and control passes between them
-    only at an `await`. A method without `await` (say, announce, JsonLog.append) therefore runs
-    start to finish without any other client cutting in: two records can never interleave in
-    the file and the member list never changes under our feet, with no lock at all.
+    Everything here runs on the one event loop thread, and control passes between coroutines
+    only at an `await`. A method without `await` (say, announce, JsonLog.append) runs start to
+    finish with no other client cutting in: two records never interleave in the file and the
+    member list never changes under our feet, with no lock at all.
     """
 
     def __init__(self, log: JsonLog) -> None:
@@ -174,10 +65,17 @@ class Chat:
         self.history: deque[str] = deque(maxlen=HISTORY_SIZE)
         self.numbers = itertools.count(1)
 
-    def record(self, client_id: str, message: str, sender: str, **event: Any) -> None:
-        self.log.append(
-            {"time": now(), "client_id": client_id, "message": message, "sender": sender, **event}
-        )
+    def record(self, client_id: str, message: str, sender: str, **event: Any) -> bool:
+        """Append one record to the log; False if it could not (a full disk, say)."""
+        try:
+            self.log.append(
+                {"time": now(), "client_id": client_id, "message": message, "sender": sender}
+                | event
+            )
+        except OSError as error:
+            print(f"cannot write the log: {error}", file=sys.stderr, flush=True)
+            return False
+        return True
 
     def broadcast(self, text: str, exclude: ServerConnection | None = None) -> None:
         """Send one text to every member except `exclude`, without waiting for any of them.
@@ -201,17 +99,20 @@ class Chat:
             recipients.append(member)
         broadcast(recipients, text)
 
-    def say(self, sender: ServerConnection, client_id: str, text: str) -> None:
-        """A client's message: log it first, then pass it on."""
-        self.record(client_id, text, "client")
+    def say(self, sender: ServerConnection, client_id: str, text: str) -> bool:
+        """A client's message: log it first, then pass it on; False if it was not logged."""
+        if not self.record(client_id, text, "client"):
+            return False
         line = f"{client_id}: {text}"
         self.history.append(line)
         print(line, flush=True)
         self.broadcast(line, exclude=sender)
+        return True
 
     def announce(self, text: str) -> None:
         """A message from the operator at the server's keyboard (seed 003)."""
-        self.record(SERVER_ID, text, "server")
+        if not self.record(SERVER_ID, text, "server"):
+            return
         line = f"{SERVER_ID}: {text}"
         self.history.append(line)
         self.broadcast(line)
@@ -230,28 +131,24 @@ class Chat:
             welcome.extend(self.history)
         for text in welcome:
             broadcast([websocket], text)
-        self.members[websocket] = client_id
-        self.record(client_id, f"connected from {host}:{port}", "event", event="connect")
-        print(f"{client_id} connected from {host}:{port}", flush=True)
-        self.broadcast(f"* {client_id} joined", exclude=websocket)
-
         clean = False
-        try:
+        self.members[websocket] = client_id
+        try:  # from here on, however the session ends, `finally` removes the member once
+            self.record(client_id, f"connected from {host}:{port}", "event", event="connect")
+            print(f"{client_id} connected from {host}:{port}", flush=True)
+            self.broadcast(f"* {client_id} joined", exclude=websocket)
             async for message in websocket:
                 if isinstance(message, bytes):
                     await websocket.send("* error: binary frames are not supported; send text")
                 elif message.strip() == "exit":
                     await websocket.close(CloseCode.NORMAL_CLOSURE, GOODBYE)
                 elif message.strip():
-                    try:
-                        self.say(websocket, client_id, message)
-                    except OSError as error:
-                        print(f"cannot write the log: {error}", file=sys.stderr, flush=True)
-                        await websocket.send("* error: the server could not save your message")
-                        continue
-                    # Sent only now, after the record is in the file: whatever a client saw
+                    # Acknowledged only once the record is in the file: whatever a client saw
                     # acknowledged survives a crash of the server.
-                    await websocket.send(f"You said: {message}")
+                    if self.say(websocket, client_id, message):
+                        await websocket.send(f"You said: {message}")
+                    else:
+                        await websocket.send("* error: the server could not save your message")
             clean = True  # the loop ends quietly when both sides closed properly
         except ConnectionClosedOK:
             clean = True
@@ -264,57 +161,35 @@ class Chat:
             frame = websocket.protocol.close_rcvd or websocket.protocol.close_sent
             code, reason = (frame.code, frame.reason) if frame else (CloseCode.ABNORMAL_CLOSURE, "")
             status = "clean" if clean else "abnormal"
-            try:
-                self.record(
-                    client_id,
-                    f"disconnected: {code} {reason}".rstrip(),
-                    "event",
-                    event="disconnect",
-                    status=status,
-                    code=code,
-                    reason=reason,
-                )
-            except OSError as error:
-                print(f"cannot write the log: {error}", file=sys.stderr, flush=True)
+            closed = {"event": "disconnect", "status": status, "code": code, "reason": reason}
+            self.record(client_id, f"disconnected: {code} {reason}".rstrip(), "event", **closed)
             print(f"{client_id} disconnected ({status}, code {code} {reason})", flush=True)
             self.broadcast(f"* {client_id} left")
 
 
-# --- The operator's keyboard (seed 003) ---------------------------------------------------
-
-
-async def operator_console(chat: Chat) -> None:
-    """Send every line typed into the server's terminal to all clients."""
+def start_operator_console(chat: Chat) -> None:
+    """Send every line typed into the server's terminal to all clients (seed 003)."""
     loop = asyncio.get_running_loop()
-    lines: asyncio.Queue[str | None] = asyncio.Queue()
 
     def read_keyboard() -> None:
-        # readline() blocks, so it runs in its own thread and hands each line to the event
-        # loop. A daemon thread, because no thread can be woken out of a blocking read: the
-        # seed's asyncio.to_thread(input) uses a pool thread that asyncio.run() waits for at
-        # exit, so Ctrl+C would hang until the operator pressed Enter.
+        # An unbuffered file of its own: sys.stdin's buffer has a lock that this thread would
+        # hold while it waits, and Python aborts at exit when it cannot take that lock.
         try:
-            # An unbuffered file of its own on standard input: sys.stdin's buffer has a lock
-            # that this thread holds while it waits, and Python aborts at exit if it cannot
-            # take that lock. Bytes, so invalid UTF-8 cannot stop the console.
             with open(sys.stdin.fileno(), "rb", buffering=0, closefd=False) as keyboard:
                 while line := keyboard.readline():
-                    loop.call_soon_threadsafe(lines.put_nowait, line.decode("utf-8", "replace"))
-        except (OSError, ValueError):
-            pass  # standard input is closed or broken: the same as its end
-        try:
-            loop.call_soon_threadsafe(lines.put_nowait, None)
-        except RuntimeError:
-            pass  # the server is already shutting down
+                    if text := line.decode("utf-8", "replace").rstrip("\r\n"):
+                        # The room belongs to the event loop's thread: announce() runs there.
+                        loop.call_soon_threadsafe(chat.announce, text)
+        except (OSError, ValueError, RuntimeError):
+            pass  # standard input closed or broken, or the server finished: the console ends
+        # At the end of input (/dev/null, a finished pipe) the thread just ends; the seed
+        # looped on the EOFError and printed errors forever.
 
-    if sys.stdin is None:
-        return  # started without a console at all (pythonw)
-    threading.Thread(target=read_keyboard, daemon=True).start()
-    # At the end of input (a closed stdin, /dev/null, a finished pipe) the console just stops;
-    # the seed looped on the EOFError and printed errors forever.
-    while (line := await lines.get()) is not None:
-        if text := line.rstrip("\r\n"):
-            chat.announce(text)
+    if sys.stdin is not None:  # None: started without a console at all (pythonw)
+        # readline() blocks, so it runs in a thread of its own. A daemon thread, because no
+        # thread can be woken out of a blocking read: the seed's asyncio.to_thread(input)
+        # used a pool thread that asyncio.run() waits for at exit, so Ctrl+C hung until Enter.
+        threading.Thread(target=read_keyboard, daemon=True).start()
 
 
 # --- Starting and stopping ----------------------------------------------------------------
@@ -331,26 +206,28 @@ def on_stop_signals(stop: asyncio.Event) -> None:
             signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop.set))
 
 
-async def run(host: str, port: int, log: JsonLog) -> None:
+async def run(sock: socket.socket, log: JsonLog, allowed_origins: list[str]) -> None:
+    host, port = sock.getsockname()[:2]
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    # A browser lets any page open a WebSocket to any server, but it sends the page's Origin
+    # along, and the page cannot change it: serve() answers an Origin that is not in this
+    # list with HTTP 403, before the upgrade. Terminal clients send no Origin at all (None).
+    origins = [None, f"http://{address}", f"https://{address}", *allowed_origins]
     chat = Chat(log)
     stop = asyncio.Event()
     on_stop_signals(stop)
     async with serve(
         chat.handle,
-        host,
-        port,
+        sock=sock,
+        origins=origins,
         max_size=MAX_MESSAGE_BYTES,
         close_timeout=CLOSE_TIMEOUT_SECONDS,
     ) as server:
-        bound_host, bound_port = server.sockets[0].getsockname()[:2]
-        if ":" in bound_host:
-            bound_host = f"[{bound_host}]"
-        print(f"Listening on ws://{bound_host}:{bound_port}", flush=True)
+        print(f"Listening on ws://{address}", flush=True)
         print(f"Logging to {log.path.resolve()}", flush=True)
         print("Type a line here to send it to every client.", flush=True)
-        console = asyncio.create_task(operator_console(chat))
+        start_operator_console(chat)
         await stop.wait()
-        console.cancel()
         print("Stopping: closing every session.", flush=True)
         # Every open connection gets a close frame with 1001 (going away) and the reason.
         server.close(code=CloseCode.GOING_AWAY, reason=GOODBYE)
@@ -358,22 +235,28 @@ async def run(host: str, port: int, log: JsonLog) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="WebSocket chat that logs to a JSON file.")
-    parser.add_argument(
-        "--host", default=DEFAULT_HOST, help="address to listen on (default: %(default)s)"
+    parser = argparse.ArgumentParser(
+        description="WebSocket chat that logs every message and event to a JSON file.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
     parser.add_argument(
-        "--port",
-        type=int,
-        default=DEFAULT_PORT,
-        help="port to listen on, 0 for any free port (default: %(default)s)",
+        "--port", type=int, default=DEFAULT_PORT, help="port to listen on, 0 for any free port"
     )
     parser.add_argument(
         "--log",
         type=Path,
         default=Path(DEFAULT_LOG),
-        help="JSON file of every message and event, continued if it exists "
-        "(default: %(default)s in the current directory)",
+        help="JSON file of every message and event, continued if it exists; a relative path "
+        "starts in the current directory",
+    )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="also accept WebSockets from web pages of ORIGIN, e.g. http://localhost:3000 "
+        "(repeatable; pages of this server's own host:port are always accepted)",
     )
     args = parser.parse_args()
 
@@ -382,11 +265,14 @@ def main() -> None:
     except (OSError, ValueError) as error:
         sys.exit(f"cannot use the log {args.log}: {error}")
     try:
-        asyncio.run(run(args.host, args.port, log))
+        # Bound here rather than by serve(), so that our own origin is known with its real
+        # port when --port is 0. create_server() takes IPv4 unless told otherwise.
+        family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+        sock = socket.create_server((args.host, args.port), family=family)
     except OSError as error:
-        sys.exit(f"cannot listen on {args.host}:{args.port}: {error}")
-    finally:
-        log.close()
+        sys.exit(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
+    with log:
+        asyncio.run(run(sock, log, args.allow_origin))
     print(f"Stopped. {log.records} records added to {args.log}.", flush=True)
 
 

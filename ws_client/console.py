@@ -49,6 +49,7 @@ class Console:
         self._saved_terminal = None
         self._started = False
         self._typing = False  # the prompt is on screen, its line not yet ended by Enter
+        self._stopped = False
 
     def __enter__(self) -> Console:
         if termios and self.interactive:
@@ -92,6 +93,7 @@ class Console:
 
     def stop(self) -> None:
         """End the loop over the typed lines (say, because the server went away)."""
+        self._stopped = True
         self._deliver(None)
 
     def _start(self) -> None:
@@ -113,11 +115,14 @@ class Console:
     def _read(self) -> None:
         try:
             if self.prompt:  # a terminal: input() edits the line with readline
-                while True:
+                while not self._stopped:
                     self._typing = True
                     line = input(self.prompt)
                     self._typing = False
                     self._deliver(line)
+                    if line.strip().lower() == "exit":
+                        break  # no new prompt after the last line
+                return
             # A pipe or a file: read the raw bytes ourselves. sys.stdin's buffer has a lock
             # that this thread would hold while it waits, and Python aborts at exit when it
             # cannot take that lock. The decoder turns invalid UTF-8 into U+FFFD, and keeps
@@ -131,15 +136,15 @@ class Console:
                         self._deliver(line.removesuffix("\r"))
             if pending:
                 self._deliver(pending.removesuffix("\r"))
-        except (EOFError, KeyboardInterrupt, OSError, ValueError):
-            pass  # the end of input, or standard input is closed
+        except (EOFError, KeyboardInterrupt, OSError, ValueError, AttributeError):
+            pass  # the end of input, standard input closed, or none at all (pythonw)
         self._deliver(None)
 
     # --- the lines shown ---------------------------------------------------------------------
     def show(self, text: str) -> None:
         """Print a line; in a terminal, above the line being typed, which is drawn again."""
         with self._printing:
-            if readline and self.prompt and self._started:
+            if readline and self._typing:
                 typed = readline.get_line_buffer()
                 # \r and ESC[K clear the prompt's line; the text goes there, and the prompt
                 # with what was typed so far is drawn again below it.

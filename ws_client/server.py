@@ -138,11 +138,13 @@ def main() -> None:
         "(repeatable; pages of this server's own host:port are always accepted)",
     )
     args = parser.parse_args()
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET  # IPv4 unless told
     try:
-        sock = socket.create_server((args.host, args.port))
+        sock = socket.create_server((args.host, args.port), family=family)
     except OSError as error:
         sys.exit(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
     host, port = sock.getsockname()[:2]
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address, as a URL writes it
     listening = f"Listening on ws://{host}:{port}/ws  (and http://{host}:{port}/)"
     # web.run_app handles Ctrl+C and SIGTERM; binding the socket ourselves lets the line show
     # the real port when --port is 0. On shutdown it stops accepting, runs close_sockets, then
