@@ -77,7 +77,7 @@ def script(folder: str, name: str = "server.py") -> Path:
 
 def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    # A script must flush its own output (CONTRACT servers 3, clients 2): do not hide a
+    # A script must flush its own output (the contract, servers 3, clients 2): do not hide a
     # missing flush behind an inherited PYTHONUNBUFFERED.
     env.pop("PYTHONUNBUFFERED", None)
     env["PYTHONIOENCODING"] = "utf-8"

@@ -153,7 +153,7 @@ def test_demo_server_endpoints(start_server):
 @pytest.mark.robustness
 def test_demo_server_caps_and_refuses_nonsense(start_server):
     """The demo API caps /bytes, answers bad numbers with a 4xx (never a 500) and survives bytes
-    that are not HTTP (http_client README: 'Nonsense gets a 400'; CONTRACT servers 5)."""
+    that are not HTTP (http_client README: 'Nonsense gets a 400'; the contract, servers 5)."""
     server = start_server(FOLDER)
     status, body = get(server.url("/bytes/100000000000"))  # 100 GB: must be capped
     assert status < 500, f"GET /bytes/100000000000 answered {status}, expected a cap or a 4xx"
@@ -307,7 +307,7 @@ def test_all_good_exits_0(start_server, start_client):
 @pytest.mark.contract
 def test_default_urls_come_from_the_demo_server(start_server, start_client):
     """With no URLs, the client fetches a default set from the demo server at --host/--port: at
-    least 3 lines naming it (http_client README: Run it; CONTRACT clients 1)."""
+    least 3 lines naming it (http_client README: Run it; the contract, clients 1)."""
     server = start_server(FOLDER)
     client = start_client(FOLDER, "--host", server.host, "--port", str(server.port))
     client.wait(timeout=30)

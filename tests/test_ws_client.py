@@ -96,7 +96,7 @@ def test_many_clients_at_once(start_server):
 @pytest.mark.robustness
 def test_bad_clients_do_not_hurt_the_server(start_server):
     """Bytes that are not HTTP, a client that vanishes mid-frame and a 16 MiB message (closed with a
-    code) do not disturb a connected client (CONTRACT servers 5; ws_client README, Protocol)."""
+    code) do not disturb a connected client (the contract, servers 5; ws_client README, Protocol)."""
     server = start_server(FOLDER)
     with ws_connect(ws_url(server), open_timeout=harness.TIMEOUT) as bystander:
         # Not HTTP at all.
@@ -169,7 +169,7 @@ def test_allow_origin_lets_that_origin_in(start_server):
 @pytest.mark.contract
 def test_ctrl_c_sends_1001_to_open_sockets(start_server):
     """Ctrl+C sends an open WebSocket a close frame with code 1001 and the server exits 0 within 5 s
-    (CONTRACT servers 4; ws_client README)."""
+    (the contract, servers 4; ws_client README)."""
     server = start_server(FOLDER)
     with ws_connect(ws_url(server), open_timeout=harness.TIMEOUT) as ws:
         ws.send("hi")
@@ -186,7 +186,7 @@ def test_ctrl_c_sends_1001_to_open_sockets(start_server):
 @pytest.mark.skipif(sys.platform == "win32", reason="no SIGTERM to send on Windows")
 def test_sigterm_closes_sockets_and_exits_0(start_server):
     """SIGTERM, like Ctrl+C, sends open WebSockets close code 1001 and the server exits 0 within 5 s
-    (CONTRACT servers 4)."""
+    (the contract, servers 4)."""
     server = start_server(FOLDER)
     with ws_connect(ws_url(server), open_timeout=harness.TIMEOUT) as ws:
         ws.send("hi")
@@ -230,7 +230,7 @@ def test_host_and_port_pick_the_default_path(start_server, start_client):
 @pytest.mark.hint("print each reply as its own line, in the order received")
 def test_interactive_lines_in_order_then_exit(start_server, start_client):
     """Typed lines are answered one line each, in order, a 120 kB line comes back unchanged, and
-    `exit` ends the client with 0 (CONTRACT clients 2 and 3, CONTRACT text)."""
+    `exit` ends the client with 0 (the contract, clients 2 and 3, the contract's text rule)."""
     server = start_server(FOLDER)
     client = start_client(FOLDER, "--url", ws_url(server))
     for text in UNICODE:
@@ -248,7 +248,7 @@ def test_interactive_lines_in_order_then_exit(start_server, start_client):
 @pytest.mark.hint("count the replies still owed and close only when none is left")
 def test_end_of_input_waits_for_every_reply(start_server, start_client):
     """At the end of input the client waits for the 50 replies it is owed and prints them in order
-    before it exits 0 (CONTRACT clients 3)."""
+    before it exits 0 (the contract, clients 3)."""
     server = start_server(FOLDER)
     client = start_client(FOLDER, "--url", ws_url(server))
     for number in range(50):

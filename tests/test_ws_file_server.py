@@ -336,7 +336,7 @@ def test_ws_many_connections_at_once(start_server, site):
 @pytest.mark.robustness
 def test_ws_binary_frames_and_oversized_names_do_not_hurt_the_server(start_server, site):
     """A binary frame and a 200 kB name get an error reply (or a close code), and the server goes on
-    serving (CONTRACT servers 5; ws_file_server README, Protocol)."""
+    serving (the contract, servers 5; ws_file_server README, Protocol)."""
     server = start(start_server, site)
     with ws_open(server) as ws:
         ws.send(b"\x00\xff binary")
@@ -347,7 +347,7 @@ def test_ws_binary_frames_and_oversized_names_do_not_hurt_the_server(start_serve
             reply = json.loads(ws.recv(timeout=30))
             assert reply["status"] in (400, 403, 404, 413, 414)
         except ConnectionClosed:
-            pass  # closing with a code is an answer too (CONTRACT servers 5)
+            pass  # closing with a code is an answer too (the contract, servers 5)
     with ws_open(server) as ws:
         assert ask(ws, "text.txt")["content"] == TEXT
     server.assert_no_traceback()
@@ -455,7 +455,7 @@ def test_ws_never_serves_outside_the_root(start_server, site, tmp_path):
 @pytest.mark.robustness
 def test_malformed_http_requests_get_4xx_and_no_traceback(start_server, site):
     """A TLS hello and a request with control bytes get no 5xx, the server keeps serving and stops
-    without a traceback (CONTRACT servers 5 and 4)."""
+    without a traceback (the contract, servers 5 and 4)."""
     server = start(start_server, site)
     for garbage in [b"\x16\x03\x01\x00\xa5hello\r\n\r\n", b"GET /\x01\x02 HTTP/1.1\r\n\r\n"]:
         with harness.connect(server.address, timeout=30) as sock:
@@ -525,7 +525,7 @@ def test_allow_origin_lets_that_origin_in(start_server, site):
 @pytest.mark.contract
 def test_ctrl_c_sends_open_websockets_a_close_frame(start_server, site):
     """Ctrl+C sends every open WebSocket a close frame 1001 (or 1012) and the server exits 0 within
-    5 s (CONTRACT servers 4)."""
+    5 s (the contract, servers 4)."""
     server = start(start_server, site)
     with ws_open(server) as first, ws_open(server) as second:
         assert ask(first, "text.txt")["content"] == TEXT
@@ -559,7 +559,7 @@ def test_client_prints_files_given_as_arguments(start_server, start_client, site
 @pytest.mark.hint("without names as arguments, read one name per line from standard input")
 def test_client_reads_names_from_input_until_exit(start_server, start_client, site):
     """With no names given, the client reads them from standard input: files are printed, a missing
-    one gets an error line, `exit` ends it (CONTRACT clients 2 and 3)."""
+    one gets an error line, `exit` ends it (the contract, clients 2 and 3)."""
     server = start(start_server, site)
     client = start_client(FOLDER, "--port", str(server.port))
     client.send("sub/dir/nested.txt")
@@ -575,7 +575,7 @@ def test_client_reads_names_from_input_until_exit(start_server, start_client, si
 @pytest.mark.robustness
 def test_client_survives_invalid_utf8_in_its_arguments(start_server, start_client, site):
     """A name given as an argument that is not valid UTF-8 is refused like a missing file, with
-    no traceback, and the other names are still fetched (CONTRACT clients 4, CONTRACT text)."""
+    no traceback, and the other names are still fetched (the contract, clients 4, the contract's text rule)."""
     server = start(start_server, site)
     bad_name = os.fsdecode(b"bad\xff\xfe.txt")  # the bytes a shell would pass on
     client = start_client(FOLDER, "--port", str(server.port), bad_name, "text.txt")
