@@ -95,8 +95,9 @@ def test_many_clients_at_once(start_server):
 
 @pytest.mark.robustness
 def test_bad_clients_do_not_hurt_the_server(start_server):
-    """Bytes that are not HTTP, a client that vanishes mid-frame and a 16 MiB message (closed with a
-    code) do not disturb a connected client (the contract, servers 5; ws_client README, Protocol)."""
+    """Bytes that are not HTTP, a client that vanishes mid-frame and a 16 MiB message (closed with
+    a code) do not disturb a connected client (the contract, servers 5; ws_client README,
+    Protocol)."""
     server = start_server(FOLDER)
     with ws_connect(ws_url(server), open_timeout=harness.TIMEOUT) as bystander:
         # Not HTTP at all.
@@ -216,8 +217,8 @@ def test_one_shot_message(start_server, start_client):
 
 @pytest.mark.contract
 def test_host_and_port_pick_the_default_path(start_server, start_client):
-    """--host and --port make the client connect to ws://HOST:PORT/ws, the default path (CONTRACT
-    clients 1)."""
+    """--host and --port make the client connect to ws://HOST:PORT/ws, the default path (the
+    contract, clients 1)."""
     server = start_server(FOLDER)
     client = start_client(
         FOLDER, "--host", server.host, "--port", str(server.port), "--message", "ї"

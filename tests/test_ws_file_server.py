@@ -575,7 +575,7 @@ def test_client_reads_names_from_input_until_exit(start_server, start_client, si
 @pytest.mark.robustness
 def test_client_survives_invalid_utf8_in_its_arguments(start_server, start_client, site):
     """A name given as an argument that is not valid UTF-8 is refused like a missing file, with
-    no traceback, and the other names are still fetched (the contract, clients 4, the contract's text rule)."""
+    no traceback, and the other names are still fetched (the contract: clients 4, text)."""
     server = start(start_server, site)
     bad_name = os.fsdecode(b"bad\xff\xfe.txt")  # the bytes a shell would pass on
     client = start_client(FOLDER, "--port", str(server.port), bad_name, "text.txt")
