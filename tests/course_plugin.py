@@ -4,6 +4,7 @@
     pytest --assignment chat_tcp ...       only these assignments (repeatable)
     pytest --tier core --tier contract     only these tiers (repeatable)
     pytest --time-scale 2                  every wait twice as long (or COURSE_TIME_SCALE=2)
+    pytest --visible-only                  only what Gradescope shows a student (weights.toml)
     pytest --grade-json results.json       also write the scores as Gradescope's results.json
 
 Under --solutions, tests marked `unit` (they import this repository's modules) are skipped,
@@ -59,6 +60,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"(default 1; also ${harness.TIME_SCALE_ENV})",
     )
     group.addoption(
+        "--visible-only",
+        action="store_true",
+        help="run only the tests whose visibility (tests/weights.toml) is `visible`: what "
+        "Gradescope shows a student when they submit",
+    )
+    group.addoption(
         "--grade-json",
         metavar="FILE",
         help="write the scores to FILE in the shape of Gradescope's results.json",
@@ -104,11 +111,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError("the tests and tests/weights.toml disagree:\n  " +
                                 "\n  ".join(problems))  # fmt: skip
     chosen, tiers = config.getoption("--assignment"), config.getoption("--tier")
+    visible_only = config.getoption("--visible-only")
     keep = [
         item
         for item in items
         if (not chosen or grading.assignment_of(item.nodeid) in chosen)
         and (not tiers or grading.tier_of(item) in tiers)
+        and (not visible_only or dict(item.user_properties).get("visibility") == "visible")
     ]
     if len(keep) < len(items):
         config.hook.pytest_deselected(items=[item for item in items if item not in keep])
