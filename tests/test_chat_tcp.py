@@ -401,6 +401,7 @@ def test_client_says_when_the_server_goes_away(room, start_client):
 
 
 @pytest.mark.core
+@pytest.mark.hint("any TCP client must be able to chat: plain UTF-8 lines, nothing of your own")
 def test_netcat_beside_a_terminal_client(start_server, start_client, nc):
     """netcat joins as a guest beside client.py and the two exchange messages both ways (chat_tcp
     README, Try: two client.py windows and an nc window)."""

@@ -317,6 +317,7 @@ def test_default_urls_come_from_the_demo_server(start_server, start_client):
 
 
 @pytest.mark.core
+@pytest.mark.hint("with `-`, read the URLs from standard input, one per line, until its end")
 def test_urls_from_standard_input(start_server, start_client):
     """`client.py -` reads URLs from standard input, one per line, until the end of input, and
     prints a line for each (http_client README: '`-` reads URLs from standard input')."""
