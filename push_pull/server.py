@@ -26,7 +26,8 @@ from functools import partial
 from itertools import count, islice
 from pathlib import Path
 
-from aiohttp import WSCloseCode, web
+import doorman
+from aiohttp import web
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8083
@@ -52,7 +53,6 @@ class Hub:
         self.last_id = 0
         self.closing = False
         self.open = {"longpoll": 0, "sse": 0, "ws": 0}  # streams open now, for /stats
-        self.sockets: set[web.WebSocketResponse] = set()  # to close them at shutdown
         self._news = asyncio.Event()  # set and replaced on every publish: wakes every waiter
 
     def publish(self, data: str) -> dict:
@@ -92,7 +92,6 @@ class Hub:
 
 HUB = web.AppKey("hub", Hub)
 LONGPOLL_TIMEOUT = web.AppKey("longpoll_timeout", float)
-ALLOWED_ORIGINS = web.AppKey("allowed_origins", frozenset[str])  # --allow-origin
 
 
 def after_id(request: web.Request, text: str | None = None) -> int:
@@ -141,40 +140,24 @@ async def sse(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def origin_allowed(request: web.Request) -> bool:
-    """A browser lets any web page open a WebSocket to 127.0.0.1, cookies included, but it
-    always says which page asks: the `Origin` header, which a page cannot change."""
-    origin = request.headers.get("Origin")
-    if origin is None:  # not a browser: a terminal client, websocat, a test
-        return True
-    same_site = origin.partition("://")[2] == request.host  # our own page: the same host:port
-    return same_site or origin in request.app[ALLOWED_ORIGINS]
-
-
-async def websocket(request: web.Request) -> web.WebSocketResponse:
+async def websocket(request: web.Request) -> web.StreamResponse:
     """Push over a WebSocket: a text frame per event; the client only ever closes."""
-    if not origin_allowed(request):  # still plain HTTP: refuse before the upgrade
-        raise web.HTTPForbidden(text="this page's origin may not open a WebSocket here\n")
-    hub, last_id = request.app[HUB], after_id(request)  # a bad ?after= is a 400, no handshake
-    ws = web.WebSocketResponse(
-        heartbeat=HEARTBEAT_SECONDS, timeout=CLOSE_TIMEOUT_SECONDS, max_msg_size=4096
-    )
-    try:
-        await ws.prepare(request)  # the handshake: after this line we speak WebSocket, not HTTP
-    except ConnectionError:  # the client left before our 101 answer went out
-        return web.Response()  # aiohttp wants a response to finish with; nobody will read it
+    request["after"] = after_id(request)  # a bad ?after= is a 400, before the handshake
+    return await follow(request)
+
+
+# doorman.py (supplied) opens the WebSocket: it refuses pages of other sites (Origin), and
+# when the server stops it closes every open WebSocket with 1001 "going away".
+@doorman.websocket(heartbeat=HEARTBEAT_SECONDS, timeout=CLOSE_TIMEOUT_SECONDS, max_msg_size=4096)
+async def follow(request: web.Request, ws: web.WebSocketResponse) -> None:
+    hub = request.app[HUB]
     with hub.opened("ws"):
-        hub.sockets.add(ws)
-        pusher = asyncio.create_task(push(ws, hub, last_id))
+        pusher = asyncio.create_task(push(ws, hub, request["after"]))
         try:
-            if hub.closing:  # its handshake was on its way when the shutdown began
-                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
             async for _message in ws:  # we listen only to see the close
                 pass
         finally:
             pusher.cancel()
-            hub.sockets.discard(ws)
-    return ws
 
 
 async def push(ws: web.WebSocketResponse, hub: Hub, last_id: int) -> None:
@@ -222,20 +205,14 @@ async def tick(hub: Hub, rate: float) -> None:
 
 
 async def stop_streams(app: web.Application) -> None:
-    """on_shutdown: long polls answer [], SSE streams end, WebSockets get 1001 "going away"."""
+    """on_shutdown: long polls answer [] and SSE streams end (the WebSockets: doorman.py)."""
     app[HUB].close()
-    await asyncio.gather(
-        *(
-            ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
-            for ws in set(app[HUB].sockets)
-        ),
-        return_exceptions=True,  # one broken connection must not stop the others' goodbye
-    )
 
 
 def make_app(rate: float, longpoll_timeout: float, origins: frozenset[str]) -> web.Application:
     app = web.Application(client_max_size=MAX_EVENT_BYTES)
-    app[HUB], app[LONGPOLL_TIMEOUT], app[ALLOWED_ORIGINS] = Hub(), longpoll_timeout, origins
+    app[HUB], app[LONGPOLL_TIMEOUT] = Hub(), longpoll_timeout
+    doorman.install(app, origins)
     app.add_routes([web.get("/", page), web.post("/events", publish), web.get("/poll", poll)])
     app.add_routes([web.get("/longpoll", longpoll), web.get("/sse", sse)])
     app.add_routes([web.get("/ws", websocket), web.get("/stats", stats)])
@@ -260,14 +237,7 @@ def main() -> None:
         default=DEFAULT_LONGPOLL_TIMEOUT,
         help="seconds a long poll waits before it answers []",
     )
-    parser.add_argument(
-        "--allow-origin",
-        action="append",
-        default=[],
-        metavar="ORIGIN",
-        help="also accept WebSockets from web pages of ORIGIN, e.g. http://localhost:3000 "
-        "(repeatable; pages of this server's own host:port are always accepted)",
-    )
+    doorman.add_allow_origin_option(parser)
     args = parser.parse_args()
     if args.rate < 0 or args.longpoll_timeout <= 0:
         parser.error("--rate must be 0 or more, --longpoll-timeout more than 0")

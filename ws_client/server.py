@@ -14,11 +14,11 @@ handshake whose `Origin` is neither this server's own nor listed with --allow-or
 from __future__ import annotations
 
 import argparse
-import asyncio
 import socket
 import sys
 
-from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
+import doorman
+from aiohttp import WebSocketError, WSMsgType, web
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8082
@@ -27,47 +27,21 @@ HEARTBEAT_SECONDS = 30.0  # ping idle clients, so a vanished one is noticed and 
 CLOSE_TIMEOUT_SECONDS = 2.0  # how long a client gets to answer our close frame
 SHUTDOWN_TIMEOUT_SECONDS = 3.0  # open handlers get this long; a server has 5 s to stop
 
-# Every WebSocket open right now, so that a shutdown can close each one with a close frame.
-SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
-# Set when the shutdown begins: a socket whose handshake was still on its way then is closed
-# as soon as it opens, instead of keeping the shutdown waiting.
-STOPPING = web.AppKey("stopping", asyncio.Event)
-# Pages of other origins that may open a WebSocket here too (--allow-origin).
-ALLOWED_ORIGINS = web.AppKey("allowed_origins", frozenset[str])
-
 
 async def hello(request: web.Request) -> web.Response:
     return web.Response(text="Hello, world")
 
 
-def origin_allowed(request: web.Request) -> bool:
-    """A browser lets any web page open a WebSocket to 127.0.0.1, cookies included, but it
-    always says which page asks: the `Origin` header, which a page cannot change."""
-    origin = request.headers.get("Origin")
-    if origin is None:  # not a browser: a terminal client, websocat, a test
-        return True
-    same_origin = origin.partition("://")[2] == request.host  # our own page: same host:port
-    return same_origin or origin in request.app[ALLOWED_ORIGINS]
-
-
-async def echo(request: web.Request) -> web.StreamResponse:
+# doorman.py (supplied) opens the WebSocket: it refuses pages of other sites (Origin), and
+# when the server stops it closes every open WebSocket with 1001 "going away".
+@doorman.websocket(
+    heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_MESSAGE_BYTES, timeout=CLOSE_TIMEOUT_SECONDS
+)
+async def echo(request: web.Request, ws: web.WebSocketResponse) -> None:
     """Answer every message on one WebSocket until the client or the server closes it."""
     host, port = request.transport.get_extra_info("peername")[:2] if request.transport else ("?", 0)
     peer = f"{host}:{port}"
-    if not origin_allowed(request):  # still plain HTTP: refuse before the upgrade
-        print(f"{peer} refused: Origin {request.headers['Origin']!r} is not allowed", flush=True)
-        raise web.HTTPForbidden(text="this page's origin may not open a WebSocket here\n")
-    ws = web.WebSocketResponse(
-        heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_MESSAGE_BYTES, timeout=CLOSE_TIMEOUT_SECONDS
-    )
-    try:
-        await ws.prepare(request)  # the handshake: after this line we speak WebSocket, not HTTP
-    except ConnectionError:  # the client left before our 101 answer went out
-        return web.Response()  # aiohttp wants a response to finish with; nobody will read it
     print(f"{peer} connected", flush=True)
-    request.app[SOCKETS].add(ws)
-    if request.app[STOPPING].is_set():
-        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
     error_code = None  # the close code aiohttp sent after a protocol error, if there was one
     try:
         # The loop ends when the connection closes, however that happens: a close frame from
@@ -91,32 +65,13 @@ async def echo(request: web.Request) -> web.StreamResponse:
                 print(f"{peer} connection error: {ws.exception()}", flush=True)
     except ConnectionError as error:  # the client vanished while we were answering
         print(f"{peer} connection error: {error}", flush=True)
-    finally:
-        request.app[SOCKETS].discard(ws)
     print(f"{peer} disconnected (close code {error_code or ws.close_code})", flush=True)
-    return ws
-
-
-async def close_sockets(app: web.Application) -> None:
-    """On shutdown, tell every client we are going away (1001) instead of just vanishing."""
-    print("Stopping: closing open WebSockets with code 1001.", flush=True)
-    app[STOPPING].set()
-    await asyncio.gather(
-        *(
-            ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
-            for ws in set(app[SOCKETS])
-        ),
-        return_exceptions=True,  # one broken connection must not stop the others' goodbye
-    )
 
 
 def make_app(allowed_origins: frozenset[str] = frozenset()) -> web.Application:
     app = web.Application()
-    app[SOCKETS] = set()
-    app[STOPPING] = asyncio.Event()
-    app[ALLOWED_ORIGINS] = allowed_origins
+    doorman.install(app, allowed_origins)
     app.add_routes([web.get("/", hello), web.get("/ws", echo)])
-    app.on_shutdown.append(close_sockets)
     return app
 
 
@@ -129,14 +84,7 @@ def main() -> None:
     parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help="port to listen on, 0 for any free port"
     )
-    parser.add_argument(
-        "--allow-origin",
-        action="append",
-        default=[],
-        metavar="ORIGIN",
-        help="also accept WebSockets from web pages of ORIGIN, e.g. http://localhost:3000 "
-        "(repeatable; pages of this server's own host:port are always accepted)",
-    )
+    doorman.add_allow_origin_option(parser)
     args = parser.parse_args()
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET  # IPv4 unless told
     try:
@@ -147,7 +95,7 @@ def main() -> None:
     host = f"[{host}]" if ":" in host else host  # an IPv6 address, as a URL writes it
     listening = f"Listening on ws://{host}:{port}/ws  (and http://{host}:{port}/)"
     # web.run_app handles Ctrl+C and SIGTERM; binding the socket ourselves lets the line show
-    # the real port when --port is 0. On shutdown it stops accepting, runs close_sockets, then
+    # the real port when --port is 0. On shutdown it stops accepting, closes the WebSockets, then
     # waits for the handlers to finish.
     web.run_app(
         make_app(frozenset(args.allow_origin)),

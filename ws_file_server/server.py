@@ -24,7 +24,8 @@ import sys
 from pathlib import Path
 from urllib.parse import quote
 
-from aiohttp import WSCloseCode, WSMsgType, web
+import doorman
+from aiohttp import WSMsgType, web
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -40,10 +41,7 @@ SHUTDOWN_TIMEOUT_SECONDS = 2.0  # downloads still running at Ctrl+C get this lon
 
 ROOT = web.AppKey("root", Path)
 WS_MAX_BYTES = web.AppKey("ws_max_bytes", int)
-ALLOWED_ORIGINS = web.AppKey("allowed_origins", frozenset[str])  # --allow-origin
 LOADS = web.AppKey("loads", asyncio.Semaphore)
-SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])  # to close them at shutdown
-STOPPING = web.AppKey("stopping", asyncio.Event)  # set when the shutdown begins
 
 
 # --- where a name leads ---------------------------------------------------------------------
@@ -130,33 +128,16 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers=http_headers(path))
 
 
-def origin_allowed(request: web.Request) -> bool:
-    """A browser lets any web page open a WebSocket to 127.0.0.1, cookies included, but it
-    always says which page asks: the `Origin` header, which a page cannot change."""
-    origin = request.headers.get("Origin")
-    if origin is None:  # not a browser: a terminal client, websocat, a test
-        return True
-    same_site = origin.partition("://")[2] == request.host  # our own page: the same host:port
-    return same_site or origin in request.app[ALLOWED_ORIGINS]
-
-
-async def file_socket(request: web.Request) -> web.WebSocketResponse:
+# doorman.py (supplied) opens the WebSocket: it refuses pages of other sites (Origin), and
+# when the server stops it closes every open WebSocket with 1001 "going away".
+@doorman.websocket(
+    max_msg_size=MAX_NAME_BYTES, heartbeat=HEARTBEAT_SECONDS, timeout=CLOSE_TIMEOUT_SECONDS
+)
+async def file_socket(request: web.Request, ws: web.WebSocketResponse) -> None:
     """/ws : the same files over a WebSocket (task 1)."""
-    if not origin_allowed(request):  # still plain HTTP: refuse before the upgrade
-        raise web.HTTPForbidden(text="this page's origin may not open a WebSocket here\n")
-    ws = web.WebSocketResponse(
-        max_msg_size=MAX_NAME_BYTES, heartbeat=HEARTBEAT_SECONDS, timeout=CLOSE_TIMEOUT_SECONDS
-    )
-    try:
-        await ws.prepare(request)  # the handshake: after this line we speak WebSocket, not HTTP
-    except ConnectionError:  # the client left before our 101 answer went out
-        return web.Response()  # aiohttp wants a response to finish with; nobody will read it
     who = f"{request.remote} (WebSocket)"
     print(f"{who} connected", flush=True)
-    request.app[SOCKETS].add(ws)
     try:
-        if request.app[STOPPING].is_set():  # its handshake was on its way when shutdown began
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
         # One request after another on this socket, so replies come in the order asked;
         # other sockets are served by their own handlers at the same time.
         async for message in ws:
@@ -172,31 +153,15 @@ async def file_socket(request: web.Request) -> web.WebSocketResponse:
             await ws.send_str(json.dumps(reply, ensure_ascii=False))
     except ConnectionResetError:
         pass  # the client left while we were sending
-    finally:
-        request.app[SOCKETS].discard(ws)
-        print(f"{who} disconnected", flush=True)
-    return ws
+    print(f"{who} disconnected", flush=True)
 
 
 # --- start and stop -------------------------------------------------------------------------
-async def close_sockets(app: web.Application) -> None:
-    """on_shutdown: say goodbye to every open WebSocket with 1001 "going away"."""
-    app[STOPPING].set()
-    await asyncio.gather(
-        *(
-            ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
-            for ws in set(app[SOCKETS])
-        ),
-        return_exceptions=True,  # one broken connection must not stop the others' goodbye
-    )
-
-
 def make_app(root: Path, ws_max_bytes: int, allowed_origins: frozenset[str]) -> web.Application:
     app = web.Application()
-    app[ROOT], app[WS_MAX_BYTES], app[ALLOWED_ORIGINS] = root, ws_max_bytes, allowed_origins
+    app[ROOT], app[WS_MAX_BYTES] = root, ws_max_bytes
     app[LOADS] = asyncio.Semaphore(LOADS_AT_ONCE)
-    app[SOCKETS], app[STOPPING] = set(), asyncio.Event()
-    app.on_shutdown.append(close_sockets)
+    doorman.install(app, allowed_origins)
     app.add_routes(
         [
             web.get("/", page),
@@ -225,14 +190,7 @@ def main() -> None:
         default=DEFAULT_WS_MAX_BYTES,
         help="largest file sent over the WebSocket; bigger ones get a 413 pointing at HTTP",
     )
-    parser.add_argument(
-        "--allow-origin",
-        action="append",
-        default=[],
-        metavar="ORIGIN",
-        help="also accept WebSockets from web pages of ORIGIN, e.g. http://localhost:3000 "
-        "(repeatable; pages of this server's own host:port are always accepted)",
-    )
+    doorman.add_allow_origin_option(parser)
     parser.add_argument(
         "--access-log", action="store_true", help="print one line for every HTTP request"
     )
