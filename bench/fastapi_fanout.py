@@ -8,7 +8,17 @@ connects N healthy clients, sends a burst of messages from one of them and measu
 time until every healthy client has every message. It runs each case without the laggard
 too; that run of the seed is the baseline of the ratio.
 
+Then the large-message burst: 20 readers that read as fast as they can, and one sender that
+pushes 300 messages of 32 KB (about 10 MB) as fast as it can, with and without a laggard:
+the time until every reader has every message.
+
+With --redis it measures the scale-out instead: the same N clients split over 1, 2 and 4
+fastapi_chat processes that share one room through a redis-server of its own (on a free
+port, nothing saved), beside the in-memory single process: deliveries per second and the time
+until every client has every message.
+
     uv run python bench/fastapi_fanout.py [--clients 100,500] [--messages 100] [--size 1000]
+    uv run python bench/fastapi_fanout.py --redis [--clients 100,500]
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ import base64
 import contextlib
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -27,10 +38,12 @@ import time
 from pathlib import Path
 
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 REPO = Path(__file__).resolve().parent.parent
 OURS = REPO / "fastapi_chat" / "server.py"
 STALL_SECONDS = 5.0  # a burst not delivered by then counts as stalled
+BIG_READERS, BIG_MESSAGES, BIG_SIZE = 20, 300, 32_000  # the large-message burst
 FILL_CHUNK = 16_000
 FILL_MAX_BYTES = 16_000_000
 LISTENING = re.compile(r"Listening on \w+://([^\s:]+):(\d+)")
@@ -111,6 +124,37 @@ def running(script: Path, *args: str):
             proc.kill()
 
 
+@contextlib.contextmanager
+def redis_server():
+    """A redis-server of our own on a free port, saving nothing; yields its URL."""
+    program = shutil.which("redis-server")
+    if not program:
+        raise SystemExit("--redis needs redis-server (Debian/Ubuntu: apt-get install redis-server)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory() as folder:
+        proc = subprocess.Popen(
+            [program, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", folder],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise SystemExit("redis-server did not start") from None
+                    time.sleep(0.05)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
 async def open_laggard(host: str, port: int) -> socket.socket:
     """A WebSocket handshake on a raw socket that will never read again."""
     sock = socket.socket()
@@ -145,11 +189,23 @@ async def fill(url: str) -> str:
                             break
             except TimeoutError:
                 return f"server stalled after {pushed / 1e6:.1f} MB"
+        try:  # everything pushed: a server may take a few seconds to see the laggard stopped
+            async with asyncio.timeout(STALL_SECONDS):
+                while True:
+                    message = await filler.recv()
+                    if "laggard was" in message or "laggard left" in message:
+                        return f"laggard dropped after {pushed / 1e6:.1f} MB"
+        except TimeoutError:
+            pass
     return f"laggard still there after {pushed / 1e6:.1f} MB"
 
 
-async def burst(url: str, clients: int, messages: int, size: int) -> tuple[float | None, int]:
-    """Seconds until all healthy clients have every burst message (None: stalled), delivered."""
+async def burst(
+    urls: list[str], clients: int, messages: int, size: int
+) -> tuple[float | None, int]:
+    """Seconds until all healthy clients have every burst message (None: stalled), delivered.
+
+    Client n joins urls[n % len(urls)]; client 0 sends the burst, as fast as it can."""
     received = [0] * clients
     synced = [asyncio.Event() for _ in range(clients)]
     done = asyncio.Event()
@@ -158,38 +214,51 @@ async def burst(url: str, clients: int, messages: int, size: int) -> tuple[float
 
     async def join(number: int):
         async with opening:
+            url = urls[number % len(urls)]
             return await connect(f"{url}?name=c{number}", compression=None, max_size=None)
 
     async def read(number: int, websocket) -> None:
         nonlocal finished
-        async for message in websocket:
-            if "#sync#" in message:
-                synced[number].set()
-            elif "#burst#" in message:
-                received[number] += 1
-                if received[number] == messages:
-                    finished += 1
-                    if finished == clients:
-                        done.set()
+        try:
+            async for message in websocket:
+                if "#sync#" in message:
+                    synced[number].set()
+                elif "#burst#" in message:
+                    received[number] += 1
+                    if received[number] == messages:
+                        finished += 1
+                        if finished == clients:
+                            done.set()
+        except ConnectionClosed:
+            pass  # dropped, or aborted below: its count shows it
+
+    async def send_burst() -> None:
+        text = "#burst#" + "b" * max(0, size - 7)
+        try:
+            for _ in range(messages):
+                await websockets[0].send(text)
+        except ConnectionClosed:
+            pass
 
     websockets = await asyncio.gather(*(join(n) for n in range(clients)))
     readers = [asyncio.create_task(read(n, ws)) for n, ws in enumerate(websockets)]
     # Everything queued before (join notices: N*N/2 of them) must be through before timing.
     await websockets[0].send("#sync#")
     try:
-        await asyncio.wait_for(asyncio.gather(*(event.wait() for event in synced)), STALL_SECONDS)
+        await asyncio.wait_for(
+            asyncio.gather(*(event.wait() for event in synced)), 3 * STALL_SECONDS
+        )
     except TimeoutError:
         pass  # a stalled server: the burst below shows it
-    text = "#burst#" + "b" * max(0, size - 7)
     started = time.perf_counter()
-    for _ in range(messages):
-        await websockets[0].send(text)
+    # In a task: against a stalled server the sender's own socket fills, and send() waits.
+    sending = asyncio.create_task(send_burst())
     try:
         await asyncio.wait_for(done.wait(), STALL_SECONDS)
         elapsed: float | None = time.perf_counter() - started
     except TimeoutError:
         elapsed = None
-    for task in readers:
+    for task in [*readers, sending]:
         task.cancel()
     for websocket in websockets:
         websocket.transport.abort()  # a stalled server would never finish closing politely
@@ -197,18 +266,28 @@ async def burst(url: str, clients: int, messages: int, size: int) -> tuple[float
 
 
 async def measure(
-    script: Path, args: list[str], clients: int, messages: int, size: int, laggard: bool
-):
+    script: Path, args: list[str], clients: int, messages: int, size: int, laggard: bool,
+    fill_first: bool = True,
+):  # fmt: skip
     with running(script, *args) as (host, port):
         url = f"ws://{host}:{port}/ws"
         note, sock = "", None
         if laggard:
             sock = await open_laggard(host, port)
-            note = await fill(url)
-        elapsed, delivered = await burst(url, clients, messages, size)
+            if fill_first:
+                note = await fill(url)
+        elapsed, delivered = await burst([url], clients, messages, size)
         if sock:
             sock.close()
     return elapsed, delivered, note
+
+
+async def measure_redis(url: str, processes: int, clients: int, messages: int, size: int):
+    """The burst with the clients split over `processes` servers on one Redis."""
+    args = ["--port", "0", "--log-level", "critical", "--redis", url]
+    with contextlib.ExitStack() as stack:
+        addresses = [stack.enter_context(running(OURS, *args)) for _ in range(processes)]
+        return await burst([f"ws://{h}:{p}/ws" for h, p in addresses], clients, messages, size)
 
 
 def show(label: str, elapsed: float | None, delivered: int, wanted: int, note: str) -> None:
@@ -218,6 +297,62 @@ def show(label: str, elapsed: float | None, delivered: int, wanted: int, note: s
         else f"STALLED ({delivered}/{wanted} in {STALL_SECONDS:.0f} s)"
     )
     print(f"  {label:<32} {figure}  {note}", flush=True)
+
+
+async def compare_with_the_seed(args: argparse.Namespace, servers) -> None:
+    for clients in (int(n) for n in args.clients.split(",")):
+        wanted = clients * args.messages
+        print(f"{clients} clients, burst of {args.messages} x {args.size} bytes:", flush=True)
+        results = {}
+        for name, script, extra in servers:
+            for laggard in (False, True):
+                label = f"{name} {'+ laggard' if laggard else 'alone'}"
+                elapsed, delivered, note = await measure(
+                    script, extra, clients, args.messages, args.size, laggard
+                )
+                results[label] = elapsed
+                show(label, elapsed, delivered, wanted, note)
+        base, ours = results["seed alone"], results["fastapi_chat + laggard"]
+        if base and ours:
+            print(f"  ratio fastapi_chat+laggard / seed alone: {ours / base:.2f}", flush=True)
+    # The sender is one of the clients: it reads too.
+    clients, wanted = BIG_READERS + 1, (BIG_READERS + 1) * BIG_MESSAGES
+    print(
+        f"{BIG_READERS} readers and a sender, burst of {BIG_MESSAGES} x {BIG_SIZE} bytes "
+        "as fast as it can:",
+        flush=True,
+    )
+    for name, script, extra in servers:
+        for laggard in (False, True):
+            label = f"{name} {'+ laggard' if laggard else 'alone'}"
+            elapsed, delivered, _ = await measure(
+                script, extra, clients, BIG_MESSAGES, BIG_SIZE, laggard, fill_first=False
+            )
+            show(label, elapsed, delivered, wanted, "")
+
+
+async def scale_out(args: argparse.Namespace) -> None:
+    print("server                     clients  deliveries/s  every client has every message")
+    with redis_server() as url:
+        for clients in (int(n) for n in args.clients.split(",")):
+            wanted = clients * args.messages
+            runs = [("in memory, 1 process", None)]
+            runs += [(f"Redis, {n} process{'es' if n > 1 else ''}", n) for n in (1, 2, 4)]
+            for label, processes in runs:
+                if processes is None:
+                    extra = ["--port", "0", "--log-level", "critical"]
+                    elapsed, delivered, _ = await measure(
+                        OURS, extra, clients, args.messages, args.size, laggard=False
+                    )
+                else:
+                    elapsed, delivered = await measure_redis(
+                        url, processes, clients, args.messages, args.size
+                    )
+                rate = f"{delivered / elapsed:12,.0f}" if elapsed else f"{'-':>12}"
+                when = (
+                    f"{elapsed:.3f} s" if elapsed else f"STALLED ({delivered}/{wanted} delivered)"
+                )
+                print(f"{label:<26} {clients:>7}  {rate}  {when}", flush=True)
 
 
 async def main() -> None:
@@ -231,8 +366,15 @@ async def main() -> None:
     parser.add_argument(
         "--size", type=int, default=1000, help="bytes per message (default: %(default)s)"
     )
+    parser.add_argument(
+        "--redis",
+        action="store_true",
+        help="measure the room split over 1, 2 and 4 processes on one Redis instead",
+    )
     args = parser.parse_args()
-
+    if args.redis:
+        await scale_out(args)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         seed = Path(tmp) / "seed_server.py"
         seed.write_text(SEED_SERVER, encoding="utf-8")
@@ -240,21 +382,7 @@ async def main() -> None:
             ("seed", seed, []),
             ("fastapi_chat", OURS, ["--port", "0", "--log-level", "critical"]),
         ]
-        for clients in (int(n) for n in args.clients.split(",")):
-            wanted = clients * args.messages
-            print(f"{clients} clients, burst of {args.messages} x {args.size} bytes:", flush=True)
-            results = {}
-            for name, script, extra in servers:
-                for laggard in (False, True):
-                    label = f"{name} {'+ laggard' if laggard else 'alone'}"
-                    elapsed, delivered, note = await measure(
-                        script, extra, clients, args.messages, args.size, laggard
-                    )
-                    results[label] = elapsed
-                    show(label, elapsed, delivered, wanted, note)
-            base, ours = results["seed alone"], results["fastapi_chat + laggard"]
-            if base and ours:
-                print(f"  ratio fastapi_chat+laggard / seed alone: {ours / base:.2f}", flush=True)
+        await compare_with_the_seed(args, servers)
 
 
 if __name__ == "__main__":

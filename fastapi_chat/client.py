@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Terminal client for the FastAPI WebSocket chat (seed 001, the FastAPI part).
 
-What it teaches: the same two waits as chat_tcp/client.py - the keyboard and the network -
-but with asyncio. The network side needs no thread: one event loop receives and prints
-messages while it sends what you type. Only the keyboard gets a thread, because input()
-blocks and asyncio has no portable way to read a console.
+What it teaches: the two waits of chat_tcp/client.py - the keyboard and the network - in one
+event loop instead of two threads: a task prints what arrives while the main coroutine sends
+what you type. console.py (supplied) reads the keyboard in a thread of its own and hands each
+line to the loop, so nothing ever blocks it.
+
+Protocol (fastapi_chat/README.md): text frames on /ws?name=NAME&since=ID. Everybody gets
+`name: text`; notices start with `* `. Asking with `since` makes room messages come as
+`ID TEXT`: the client keeps the last ID, so that `--since ID` can catch up on what it missed.
 """
 
 from __future__ import annotations
@@ -13,105 +17,61 @@ import argparse
 import asyncio
 import re
 import sys
-import threading
-from urllib.parse import quote
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from console import Console
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
-
-try:
-    import readline  # line editing, and it lets show() redraw the line being typed
-except ImportError:  # Windows has no readline module; everything else still works
-    readline = None
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 GOODBYE_SECONDS = 5.0  # after `exit`, how long to wait for the replies we are owed
 OPEN_TIMEOUT_SECONDS = 10.0
-PROMPT = "> " if sys.stdin.isatty() else ""
-WELCOME = re.compile(r"^\* welcome, (\S+)!")
-
-
-def show(text: str) -> None:
-    """Print one incoming message as one line, without mixing it into the line being typed."""
-    text = " ".join(text.splitlines())  # one message, one line, even if it holds newlines
-    if readline and PROMPT:
-        typed = readline.get_line_buffer()
-        # \r and ESC[K clear the prompt line; we print the message there and draw the
-        # prompt with what was typed so far again below it.
-        sys.stdout.write(f"\r\x1b[K{text}\n{PROMPT}{typed}")
-        sys.stdout.flush()
-    else:
-        print(text, flush=True)
-
-
-def read_keyboard(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None]) -> None:
-    """The keyboard thread: hand each typed line to the event loop; None at end of input."""
-    try:
-        if PROMPT:  # a terminal: input() edits the line with readline
-            while True:
-                loop.call_soon_threadsafe(lines.put_nowait, input(PROMPT))
-        # A pipe or a file: read through a file object of our own, not sys.stdin. When the
-        # program ends, Python closes sys.stdin, and that would wait for the lock this thread
-        # holds while it waits for a line - a crash at exit. Our own object is left alone.
-        with open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False) as pipe:
-            for line in pipe:
-                loop.call_soon_threadsafe(lines.put_nowait, line.rstrip("\r\n"))
-    except (EOFError, KeyboardInterrupt, RuntimeError):  # RuntimeError: the loop has closed
-        pass
-    try:
-        loop.call_soon_threadsafe(lines.put_nowait, None)
-    except RuntimeError:
-        pass  # the program is already ending
+WITH_ID = re.compile(r"(\d+-\d+) (.*)", re.DOTALL)  # a room message: `ID TEXT`
+WELCOME = re.compile(r"\* welcome, (\S+)!")
 
 
 class Conversation:
-    """What we sent and what came back, so `exit` can wait for the replies still owed."""
+    """What we sent and what came back, so that `exit` can wait for the replies still owed."""
 
     def __init__(self) -> None:
         self.name: str | None = None  # the server tells us in its welcome
-        self.sent = 0
-        self.answered = 0
-        self.changed = asyncio.Condition()
+        self.live = False  # our own join notice came: from here on, nothing is a catch-up
+        self.last_id = ""  # of the last room message we got
+        self.owed = 0
+        self.answered = asyncio.Event()
+        self.answered.set()
 
-    async def count(self, text: str) -> None:
+    def sent(self) -> None:
+        self.owed += 1
+        self.answered.clear()
+
+    def received(self, text: str) -> str:
+        """Take note of a message; return its text without the id."""
+        if match := WITH_ID.fullmatch(text):
+            self.last_id, text = match[1], match[2]
         if self.name is None and (match := WELCOME.match(text)):
-            self.name = match.group(1)
-        # The server answers each message once: our own `name: text` or an `* error`.
-        if (self.name and text.startswith(f"{self.name}: ")) or text.startswith("* error"):
-            async with self.changed:
-                self.answered += 1
-                self.changed.notify_all()
+            self.name = match[1]
+        elif text == f"* {self.name} joined":
+            self.live = True
+        # The server answers each message once: our own `name: text`, or an `* error`.
+        elif (self.live and text.startswith(f"{self.name}: ")) or text.startswith("* error"):
+            self.owed = max(0, self.owed - 1)
+            if not self.owed:
+                self.answered.set()
+        return text
 
-    async def all_answered(self) -> None:
-        async with self.changed:
-            await self.changed.wait_for(lambda: self.answered >= self.sent)
 
-
-async def print_messages(websocket: ClientConnection, talk: Conversation) -> None:
-    """Print every message until the connection closes."""
+async def print_messages(websocket: ClientConnection, console: Console, talk: Conversation) -> None:
+    """The receiving task: print every message until the connection closes."""
     try:
         async for message in websocket:
             text = message if isinstance(message, str) else message.decode("utf-8", "replace")
-            show(text)
-            await talk.count(text)
+            # One message, one line, even if it holds newlines.
+            console.show(" ".join(talk.received(text).splitlines()))
     except ConnectionClosed:
         pass  # the connection broke without a close frame
-
-
-async def send_typed(
-    websocket: ClientConnection, lines: asyncio.Queue[str | None], talk: Conversation
-) -> None:
-    """Send every typed line until `exit` or the end of input, then leave politely."""
-    while (line := await lines.get()) is not None and line.strip().lower() != "exit":
-        if line.strip():  # the server ignores blank messages, so they are owed no reply
-            talk.sent += 1
-            await websocket.send(line)
-    try:
-        await asyncio.wait_for(talk.all_answered(), GOODBYE_SECONDS)
-    except TimeoutError:
-        pass  # leave anyway
-    await websocket.close()  # 1000 "normal closure"
+    console.stop()  # the server went away: stop reading the keyboard too
 
 
 async def chat(url: str, address: str) -> int:
@@ -121,45 +81,70 @@ async def chat(url: str, address: str) -> int:
         print(f"cannot connect to {address}: {error}", file=sys.stderr, flush=True)
         return 1
 
-    lines: asyncio.Queue[str | None] = asyncio.Queue()
-    # A daemon thread: it may sit in input() forever, and must not keep the program alive.
-    threading.Thread(
-        target=read_keyboard, args=(asyncio.get_running_loop(), lines), daemon=True
-    ).start()
     talk = Conversation()
-    async with websocket:
-        receiving = asyncio.create_task(print_messages(websocket, talk))
-        sending = asyncio.create_task(send_typed(websocket, lines, talk))
-        await asyncio.wait({receiving, sending}, return_when=asyncio.FIRST_COMPLETED)
-        if sending.done():
-            await receiving  # ends when the server answers our close
-            sending.result()  # surfaces an unexpected error, if there was one
-            return 0
-        sending.cancel()
-    # The receiving side ended first: the server closed the connection or went away.
+    with Console() as console:
+        async with websocket:
+            receiving = asyncio.create_task(print_messages(websocket, console, talk))
+            try:
+                async for line in console:  # until `exit`, the end of input, or stop()
+                    if line.strip():  # the server ignores blank messages: no reply is owed
+                        talk.sent()
+                        await websocket.send(line)
+            except ConnectionClosed:
+                pass  # the server went away while we were sending
+            if not receiving.done():  # we are the ones leaving
+                try:
+                    async with asyncio.timeout(GOODBYE_SECONDS):
+                        await talk.answered.wait()
+                except TimeoutError:
+                    pass  # leave anyway
+                await websocket.close()  # 1000 "normal closure"
+                await receiving  # ends when the server answers our close
+                return 0
+    # The server closed the connection, or went away.
     code, reason = websocket.close_code, websocket.close_reason
     why = f" (code {code}{', ' + reason if reason else ''})" if code else ""
-    print(f"\nthe server at {address} closed the connection{why}", file=sys.stderr, flush=True)
+    catch_up = f"; to catch up later: --since {talk.last_id}" if talk.last_id else ""
+    print(
+        f"the server at {address} closed the connection{why}{catch_up}", file=sys.stderr, flush=True
+    )
     return 1
 
 
+def with_query(url: str, **params: str | None) -> str:
+    """`url` with these query parameters added, unless it has them already."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    for key, value in params.items():
+        if value is not None:
+            query.setdefault(key, value)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Terminal client for the FastAPI chat.")
-    parser.add_argument(
-        "--host", default=DEFAULT_HOST, help="server address (default: %(default)s)"
+    parser = argparse.ArgumentParser(
+        description="Terminal client for the FastAPI chat.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="server port (default: %(default)s)"
-    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help="server address")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="server port")
     parser.add_argument("--name", help="your name in the chat (default: one the server assigns)")
     parser.add_argument(
-        "--url", help="the chat's full WebSocket URL, e.g. ws://host:port/ws (overrides the rest)"
+        "--since",
+        default="",
+        metavar="ID",
+        help="first get the room's messages after this id (the client says its last one when "
+        "the server goes away)",
+    )
+    parser.add_argument(
+        "--url",
+        help="the server's full URL, e.g. ws://127.0.0.1:PORT/PATH (overrides --host and --port)",
     )
     args = parser.parse_args()
 
-    url = args.url or f"ws://{args.host}:{args.port}/ws"
-    if args.name and not args.url:
-        url += f"?name={quote(args.name)}"
+    url = with_query(
+        args.url or f"ws://{args.host}:{args.port}/ws", name=args.name, since=args.since
+    )
     address = args.url or f"{args.host}:{args.port}"
     try:
         status = asyncio.run(chat(url, address))

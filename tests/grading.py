@@ -142,6 +142,9 @@ def label_items(items: list[pytest.Item], settings: Settings) -> list[str]:
         if tier is None:
             problems.append(f"{item.nodeid}: needs exactly one tier marker ({', '.join(TIERS)})")
             continue
+        if tier == "core" and not hint_of(item):
+            problems.append(f"{item.nodeid}: a core test ends its feedback with a hint: "
+                            "@pytest.mark.hint('...')")  # fmt: skip
         name = weight_key(item.nodeid).split("::")[1]
         gate = GATES.index(name) if name in GATES else len(GATES)
         by_assignment.setdefault(assignment, []).append(((gate, TIERS.index(tier), position), item))

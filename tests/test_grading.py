@@ -100,14 +100,15 @@ VARIANTS = [
     Variant(
         "broadcast awaits each client in turn, as the seed's ConnectionManager",
         "fastapi_chat", "server.py",
-        'manager.broadcast(f"{member.name}: {text}")',
-        'await manager.broadcast_in_turn(f"{member.name}: {text}")',
+        'elif text.strip() and not await manager.publish(f"{member.name}: {text}"):',
+        'elif text.strip() and not await manager.broadcast_in_turn(f"{member.name}: {text}"):',
         "test_a_client_that_never_reads_is_dropped_and_the_others_get_everything",
-        also=(("    def drop(self, member: Member) -> None:",
-               "    async def broadcast_in_turn(self, text: str) -> None:\n"
+        also=(('    def leave(self, member: Member, why: str = "left") -> None:',
+               "    async def broadcast_in_turn(self, text: str) -> bool:\n"
                "        for member in list(self.members.values()):\n"
-               "            await member.websocket.send_text(text)\n\n"
-               "    def drop(self, member: Member) -> None:"),),
+               "            await member.websocket.send_text(text)\n"
+               "        return True\n\n"
+               '    def leave(self, member: Member, why: str = "left") -> None:'),),
     ),
     Variant(
         "announces a rename only to the others (a near miss)",
