@@ -19,7 +19,7 @@ TEXT = "Привіт, світ! สวัสดีครับ 🌍🚀 ok"
 def echo_in_random_chunks(address: tuple[str, int], payload: bytes, seed: int) -> bytes:
     """Send payload in random-sized pieces while reading the echo at the same time."""
     rng = random.Random(seed)
-    with harness.connect(address, timeout=30) as sock:
+    with harness.connect(address, timeout=harness.scaled(30)) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def send() -> None:
@@ -33,7 +33,9 @@ def echo_in_random_chunks(address: tuple[str, int], payload: bytes, seed: int) -
         # echo would deadlock once both directions' buffers are full.
         sender = threading.Thread(target=send)
         sender.start()
-        echoed = harness.recv_until(sock, lambda data: len(data) >= len(payload), timeout=60)
+        echoed = harness.recv_until(
+            sock, lambda data: len(data) >= len(payload), timeout=harness.scaled(60)
+        )
         sender.join()
         return echoed
 
@@ -83,7 +85,7 @@ def test_long_reply_is_printed_whole(start_server, start_client):
     client = start_client(FOLDER, "--port", str(server.port))
     client.send(long_text)
     client.close_input()
-    client.assert_exit(0, timeout=30)
+    client.assert_exit(0, timeout=harness.scaled(30))
     replies = [line for line in client.stdout.lines if "Ї😀ก" in line]
     assert len(replies) == 1 and replies[0].endswith(long_text), (
         f"expected the reply as one line ending in the {len(long_text)} characters sent, got "
@@ -137,7 +139,7 @@ def test_netcat_is_a_client(start_server, nc, procs, workdir):
         [nc, "-N", server.host, str(server.port)],
         input=f"{TEXT}\nsecond line\n".encode(),
         capture_output=True,
-        timeout=10,
+        timeout=harness.scaled(10),
     )
     assert result.stdout.decode() == f"{TEXT}\nsecond line\n", (
         f"nc sent two lines and got back {result.stdout!r}; nc's stderr: {result.stderr!r}"

@@ -731,7 +731,7 @@ def test_runs_under_the_uvicorn_command(procs):
             proc.wait(WAIT)
         except subprocess.TimeoutExpired:
             proc.kill()
-        stderr.wait_closed(2)
+        stderr.wait_closed(harness.scaled(2))
     assert "Traceback" not in stderr.text()
 
 

@@ -250,7 +250,7 @@ def test_grade_class_with_good_hung_and_crashing_students(tmp_path: Path):
         [sys.executable, str(harness.REPO / "tools" / "grade_class.py"), str(submissions),
          "--assignment", "echo_tcp", "--out", str(out), "--jobs", "4",
          "--", "-k", "test_one_message_comes_back_whole"],
-        capture_output=True, text=True, timeout=240,
+        capture_output=True, text=True, timeout=harness.scaled(240),
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     rows = {line.split(",")[0]: line.split(",") for line in

@@ -53,7 +53,7 @@ class Gate:
             self.waiting += 1
             self.peak = max(self.peak, self.in_flight)
             self.cond.notify_all()
-            ok = self.cond.wait_for(lambda: self.tickets > 0, GATE_WAIT_SECONDS)
+            ok = self.cond.wait_for(lambda: self.tickets > 0, harness.scaled(GATE_WAIT_SECONDS))
             if ok:
                 self.tickets -= 1
             self.waiting -= 1
@@ -68,7 +68,7 @@ class Gate:
         """Wait until `count` requests are held at the gate with no ticket for them yet."""
         with self.cond:
             assert self.cond.wait_for(
-                lambda: self.waiting - self.tickets >= count, GATE_WAIT_SECONDS / 2
+                lambda: self.waiting - self.tickets >= count, harness.scaled(GATE_WAIT_SECONDS / 2)
             ), (
                 f"expected {count} requests in flight at the same time, "
                 f"saw {self.waiting - self.tickets}: the client does not run them concurrently"
@@ -88,14 +88,14 @@ def gated_server() -> Iterator[tuple[str, Gate]]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             ok = gate.enter(self.path)
-            try:
-                body = json.dumps({"path": self.path}).encode() if ok else b"gate timeout"
-                self.send_response(200 if ok else 503)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            finally:
-                gate.leave()
+            # Out of flight before the answer goes: once the client has it, it may send the
+            # next request at once, which must not find this one still counted.
+            gate.leave()
+            body = json.dumps({"path": self.path}).encode() if ok else b"gate timeout"
+            self.send_response(200 if ok else 503)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
         def log_message(self, *args) -> None:
             pass
@@ -210,7 +210,7 @@ def test_client_runs_requests_concurrently(start_client):
         # The gate lets nothing through until all ten requests are in flight at once.
         gate.wait_for_unticketed(10)
         gate.release(10)
-        client.assert_exit(0, timeout=30)
+        client.assert_exit(0, timeout=harness.scaled(30))
     output = client.stdout.text()
     for url in urls:
         assert "200" in line_naming(output, url)
@@ -228,7 +228,7 @@ def test_limit_bounds_requests_in_flight(start_client):
         for remaining in range(len(urls), 0, -1):
             gate.wait_for_unticketed(min(2, remaining))
             gate.release()
-        client.assert_exit(0, timeout=30)
+        client.assert_exit(0, timeout=harness.scaled(30))
     assert gate.peak == 2, f"--limit 2 let {gate.peak} requests run at the same time"
 
 
@@ -242,7 +242,7 @@ def test_limit_above_the_pool_default_runs_them_all_at_once(start_client):
         client = start_client(FOLDER, *urls, "--timeout", "60", "--limit", "110")
         gate.wait_for_unticketed(110)
         gate.release(110)
-        client.assert_exit(0, timeout=30)
+        client.assert_exit(0, timeout=harness.scaled(30))
 
 
 @pytest.mark.contract
@@ -252,7 +252,7 @@ def test_options_may_stand_between_urls(start_server, start_client):
     server = start_server(FOLDER)
     urls = [server.url("/json"), server.url("/bytes/100")]
     client = start_client(FOLDER, urls[0], "--timeout", "5", urls[1])
-    client.assert_exit(0, timeout=30)
+    client.assert_exit(0, timeout=harness.scaled(30))
     for url in urls:
         line_naming(client.stdout.text(), url)
 
@@ -280,7 +280,7 @@ def test_failing_urls_stay_with_their_own_line(start_server, start_client):
             "this is not a url",
         ]
         client = start_client(FOLDER, bad[0], good[0], *bad[1:], good[1], "--timeout", "2")
-        client.assert_exit(1, timeout=30)
+        client.assert_exit(1, timeout=harness.scaled(30))
     output = client.output()
     for url in bad:
         line_naming(output, url)  # each failure has its own line that names its URL
@@ -299,7 +299,7 @@ def test_all_good_exits_0(start_server, start_client):
     server = start_server(FOLDER)
     urls = [server.url(path) for path in ("/json", "/delay/0.1", "/bytes/2048", "/status/201")]
     client = start_client(FOLDER, *urls)
-    client.assert_exit(0, timeout=30)
+    client.assert_exit(0, timeout=harness.scaled(30))
     for url in urls:
         line_naming(client.stdout.text(), url)
 
@@ -310,7 +310,7 @@ def test_default_urls_come_from_the_demo_server(start_server, start_client):
     least 3 lines naming it (http_client README: Run it; the contract, clients 1)."""
     server = start_server(FOLDER)
     client = start_client(FOLDER, "--host", server.host, "--port", str(server.port))
-    client.wait(timeout=30)
+    client.wait(timeout=harness.scaled(30))
     client.assert_no_traceback()
     lines = [line for line in client.stdout.lines if f"{server.host}:{server.port}/" in line]
     assert len(lines) >= 3, f"expected a line per default URL\n{client.describe()}"
@@ -329,6 +329,6 @@ def test_urls_from_standard_input(start_server, start_client):
     for url in urls:
         client.send(url)
     client.close_input()
-    client.assert_exit(0, timeout=30)
+    client.assert_exit(0, timeout=harness.scaled(30))
     for url in urls:
         line_naming(client.stdout.text(), url)

@@ -350,7 +350,7 @@ def test_burst_from_several_clients_is_logged_exactly_once(start_server, workdir
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(60)
+        thread.join(harness.scaled(60))
     assert not errors, errors[0]
     logged = said(load(log))
     texts = [m for _, m in logged]
@@ -514,7 +514,7 @@ def test_closed_stdin_keeps_serving_without_spinning(start_server, workdir):
     # one that loops on the end of its input uses a whole core.
     before = cpu_seconds(server.popen.pid)
     with pytest.raises(subprocess.TimeoutExpired):
-        server.popen.wait(2.0)
+        server.popen.wait(harness.scaled(2.0))
     assert cpu_seconds(server.popen.pid) - before < 1.0, "the server spins on a closed stdin"
     assert len(server.output().splitlines()) < 30, "the server keeps printing on a closed stdin"
     say(ws, "and still here")

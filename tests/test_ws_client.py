@@ -116,7 +116,7 @@ def test_bad_clients_do_not_hurt_the_server(start_server):
         with ws_connect(ws_url(server), open_timeout=harness.TIMEOUT, max_size=None) as big:
             big.send("x" * (16 * 1024 * 1024))
             with pytest.raises(ConnectionClosed):
-                big.recv(timeout=30)
+                big.recv(timeout=harness.scaled(30))
         bystander.send("still here")
         assert bystander.recv(timeout=harness.TIMEOUT) == "still here/answer"
     server.assert_no_traceback()
@@ -239,7 +239,7 @@ def test_interactive_lines_in_order_then_exit(start_server, start_client):
         client.expect(re.escape(text) + "/answer$")
     long_text = "довге повідомлення 🙂 " * 5000
     client.send(long_text)
-    reply = client.expect(r"/answer$", timeout=30).string
+    reply = client.expect(r"/answer$", timeout=harness.scaled(30)).string
     assert reply.endswith(long_text + "/answer"), "the long message came back changed"
     client.send("exit")
     client.assert_exit(0)
@@ -255,7 +255,7 @@ def test_end_of_input_waits_for_every_reply(start_server, start_client):
     for number in range(50):
         client.send(f"message {number} ✓")
     client.close_input()
-    client.assert_exit(0, timeout=30)
+    client.assert_exit(0, timeout=harness.scaled(30))
     replies = [line for line in client.stdout.lines if line.endswith("/answer")]
     expected = [f"message {number} ✓/answer" for number in range(50)]
     assert len(replies) == 50, f"expected 50 replies, got {len(replies)}"

@@ -67,7 +67,7 @@ def http_get(
     lines = [f"GET {target} HTTP/1.1", f"Host: {server.host}:{server.port}", "Connection: close"]
     lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
     request = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
-    with harness.connect(server.address, timeout=30) as sock:
+    with harness.connect(server.address, timeout=harness.scaled(30)) as sock:
         sock.sendall(request)
         data = bytearray()
         while chunk := sock.recv(65536):
@@ -90,7 +90,7 @@ def ws_open(server: harness.Server):
 
 def ask(ws, name: str) -> dict:
     ws.send(name)
-    reply = ws.recv(timeout=30)
+    reply = ws.recv(timeout=harness.scaled(30))
     assert isinstance(reply, str), f"the reply must be a text frame, got {reply[:80]!r}"
     return json.loads(reply)
 
@@ -202,9 +202,11 @@ def rss_peak_kib(pid: int) -> int | None:
 
 def download(server: harness.Server, target: str) -> tuple[int, str]:
     """Stream one response to nowhere; return its body length and SHA-256."""
-    with harness.connect(server.address, timeout=60) as sock:
+    with harness.connect(server.address, timeout=harness.scaled(60)) as sock:
         sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        head = harness.recv_until(sock, lambda data: b"\r\n\r\n" in data, timeout=30)
+        head = harness.recv_until(
+            sock, lambda data: b"\r\n\r\n" in data, timeout=harness.scaled(30)
+        )
         head, _, first = head.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200"), head[:200]
         digest, size = hashlib.sha256(first), len(first)
@@ -231,7 +233,7 @@ def test_big_file_is_streamed_without_filling_memory(start_server, site):
     peak_before = rss_peak_kib(server.popen.pid)
 
     # A client that asks for the big file and never reads must not stall anybody else.
-    with harness.connect(server.address, timeout=30) as stalled:
+    with harness.connect(server.address, timeout=harness.scaled(30)) as stalled:
         stalled.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
         assert http_get(server, "/text.txt")[2] == TEXT.encode()
         assert download(server, "/big.bin") == (BIG_BYTES, expected.hexdigest())
@@ -284,7 +286,7 @@ def test_ws_many_requests_on_one_connection_come_back_in_order(start_server, sit
     with ws_open(server) as ws:
         for name in names:  # all sent before any reply is read
             ws.send(name)
-        replies = [json.loads(ws.recv(timeout=30)) for _ in names]
+        replies = [json.loads(ws.recv(timeout=harness.scaled(30))) for _ in names]
     assert [reply["name"] for reply in replies] == names
 
 
@@ -316,7 +318,7 @@ def test_ws_many_connections_at_once(start_server, site):
     """30 WebSocket connections open at the same time each get the right files (ws_file_server
     README, Protocol: 'many connections run at once')."""
     server = start(start_server, site)
-    opened = threading.Barrier(30, timeout=60)
+    opened = threading.Barrier(30, timeout=harness.scaled(60))
 
     def session(number: int) -> None:
         with ws_open(server) as ws:
@@ -330,7 +332,7 @@ def test_ws_many_connections_at_once(start_server, site):
 
     with ThreadPoolExecutor(30) as pool:
         for result in [pool.submit(session, n) for n in range(30)]:
-            result.result(timeout=120)
+            result.result(timeout=harness.scaled(120))
 
 
 @pytest.mark.robustness
@@ -341,10 +343,10 @@ def test_ws_binary_frames_and_oversized_names_do_not_hurt_the_server(start_serve
     with ws_open(server) as ws:
         ws.send(b"\x00\xff binary")
         try:
-            reply = json.loads(ws.recv(timeout=30))
+            reply = json.loads(ws.recv(timeout=harness.scaled(30)))
             assert "error" in reply
             ws.send("x" * 200_000)  # a "name" far beyond any real path
-            reply = json.loads(ws.recv(timeout=30))
+            reply = json.loads(ws.recv(timeout=harness.scaled(30)))
             assert reply["status"] in (400, 403, 404, 413, 414)
         except ConnectionClosed:
             pass  # closing with a code is an answer too (the contract, servers 5)
@@ -444,7 +446,7 @@ def test_ws_never_serves_outside_the_root(start_server, site, tmp_path):
     with ws_open(server) as ws:
         for name in hostile_names(tmp_path):
             ws.send(name)
-            raw = ws.recv(timeout=30)
+            raw = ws.recv(timeout=harness.scaled(30))
             assert TOKEN not in raw, f"{name!r} leaked the secret"
             reply = json.loads(raw)
             assert reply.get("status") in (400, 403, 404), f"{name!r} -> {reply}"
@@ -458,7 +460,7 @@ def test_malformed_http_requests_get_4xx_and_no_traceback(start_server, site):
     without a traceback (the contract, servers 5 and 4)."""
     server = start(start_server, site)
     for garbage in [b"\x16\x03\x01\x00\xa5hello\r\n\r\n", b"GET /\x01\x02 HTTP/1.1\r\n\r\n"]:
-        with harness.connect(server.address, timeout=30) as sock:
+        with harness.connect(server.address, timeout=harness.scaled(30)) as sock:
             sock.sendall(garbage)
             data = bytearray()
             try:
@@ -532,7 +534,7 @@ def test_ctrl_c_sends_open_websockets_a_close_frame(start_server, site):
         server.interrupt()
         for ws in (first, second):
             with pytest.raises(ConnectionClosed) as closed:
-                ws.recv(timeout=10)
+                ws.recv(timeout=harness.scaled(10))
             assert closed.value.rcvd is not None, "no close frame before the connection ended"
             assert closed.value.rcvd.code in (1001, 1012)
     server.assert_exit(0, timeout=harness.STOP_TIMEOUT)
@@ -607,7 +609,7 @@ def test_websocat_is_a_client(start_server, site, websocat):
         [str(websocat), "--linemode-strip-newlines", "-1", server.url("/ws", "ws")],
         input=b"text.txt\n",
         capture_output=True,
-        timeout=30,
+        timeout=harness.scaled(30),
     )
     assert result.stdout.strip(), f"websocat printed nothing; its stderr: {result.stderr!r}"
     reply = json.loads(result.stdout.decode("utf-8").splitlines()[0])

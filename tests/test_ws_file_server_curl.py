@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import harness
 import pytest
 
 FOLDER = "ws_file_server"
@@ -26,7 +27,7 @@ def run_curl(curl: str, *args: str) -> tuple[int, bytes]:
     result = subprocess.run(
         [curl, "--silent", "--show-error", "--max-time", "20", "--write-out", "\n%{http_code}",
          *args],
-        capture_output=True, timeout=30, check=True,
+        capture_output=True, timeout=harness.scaled(30), check=True,
     )  # fmt: skip
     body, _, status = result.stdout.rpartition(b"\n")
     return int(status), body
