@@ -246,7 +246,7 @@ class ChatServer(socketserver.ThreadingTCPServer):
         self.room = Room()
 
 
-# --- Starting and stopping --------------------------------------------------------------------
+# --- Starting and stopping ------------------------------------------------------------------------
 
 
 def host_port(address: tuple) -> str:

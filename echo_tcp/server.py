@@ -72,7 +72,7 @@ def serve(server: socket.socket) -> None:
         threading.Thread(target=echo, args=(conn, host_port(address))).start()
 
 
-# --- Starting and stopping --------------------------------------------------------------------
+# --- Starting and stopping ------------------------------------------------------------------------
 
 
 def host_port(address: tuple) -> str:

@@ -305,6 +305,9 @@ async def chat(websocket: WebSocket, name: str | None = None, since: str | None 
             member.sender.cancel()  # also a goodbye still waiting for a client that stopped
 
 
+# --- Starting and stopping ------------------------------------------------------------------------
+
+
 class Server(uvicorn.Server):
     """uvicorn's server, which also prints the contract's `Listening on` line."""
 

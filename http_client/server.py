@@ -110,6 +110,9 @@ async def data_bytes(request: web.Request) -> web.StreamResponse:
     return response
 
 
+# --- Starting and stopping ------------------------------------------------------------------------
+
+
 def make_app() -> web.Application:
     app = web.Application()
     app.add_routes(

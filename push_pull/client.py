@@ -70,7 +70,9 @@ class Tally:
 Deliver = Callable[[dict], None]
 
 
-# --- the four ways ----------------------------------------------------------------------------
+# --- The four ways --------------------------------------------------------------------------------
+
+
 async def poll(session, base: URL, after: int, tally: Tally, deliver: Deliver, interval: float):
     """Pull: ask every `interval` seconds, whether or not anything happened."""
     while True:
@@ -132,7 +134,9 @@ FOLLOW: dict[str, Callable[..., Awaitable[None]]] = {
 }
 
 
-# --- the terminal -----------------------------------------------------------------------------
+# --- The terminal ---------------------------------------------------------------------------------
+
+
 def show(event: dict, tally: Tally, console: Console) -> None:
     delay = time.time() - event["time"]  # same machine, same clock as the server's
     tally.delays.append(delay)

@@ -189,7 +189,9 @@ async def page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(PAGE, headers={"Content-Type": "text/html; charset=utf-8"})
 
 
-# --- start and stop ---------------------------------------------------------------------------
+# --- Starting and stopping ------------------------------------------------------------------------
+
+
 async def ticker(app: web.Application, rate: float) -> AsyncIterator[None]:
     """cleanup_ctx: publish `rate` events a second for as long as the app runs."""
     task = asyncio.create_task(tick(app[HUB], rate)) if rate > 0 else None

@@ -192,7 +192,7 @@ def start_operator_console(chat: Chat) -> None:
         threading.Thread(target=read_keyboard, daemon=True).start()
 
 
-# --- Starting and stopping ----------------------------------------------------------------
+# --- Starting and stopping ------------------------------------------------------------------------
 
 
 def on_stop_signals(stop: asyncio.Event) -> None:

@@ -68,6 +68,9 @@ async def echo(request: web.Request, ws: web.WebSocketResponse) -> None:
     print(f"{peer} disconnected (close code {error_code or ws.close_code})", flush=True)
 
 
+# --- Starting and stopping ------------------------------------------------------------------------
+
+
 def make_app(allowed_origins: frozenset[str] = frozenset()) -> web.Application:
     app = web.Application()
     doorman.install(app, allowed_origins)
