@@ -58,7 +58,10 @@ def stop(proc: subprocess.Popen) -> None:
     if shutil.which("pkill"):
         subprocess.run(["pkill", "-KILL", "-s", str(proc.pid)], check=False)
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
+        if hasattr(os, "killpg"):
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:  # Windows: no process groups to kill
+            proc.kill()
     except ProcessLookupError:
         pass
     proc.wait()
