@@ -86,7 +86,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--time-scale must be above 0")
     # More xdist workers than cores load the machine: every wait stretches in proportion,
     # so that a verdict does not depend on how many tests run beside it.
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 0)
+    # Only an xdist worker counts them: a pytest run that a self-test starts inherits its
+    # parent's PYTEST_XDIST_WORKER_COUNT, and its time scale already (that would count twice).
+    workers = config.workerinput["workercount"] if hasattr(config, "workerinput") else 0
     scale *= max(1.0, workers / (os.cpu_count() or 1))
     harness.configure_time_scale(scale)
     os.environ[harness.TIME_SCALE_ENV] = str(scale)  # for the scripts the self-tests start

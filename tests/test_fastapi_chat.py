@@ -323,6 +323,7 @@ def push_until_dropped(pushers: dict[str, Peer], watcher: Peer, laggard: str) ->
     dropped = threading.Event()
     stalled: list[AssertionError] = []
     sent = dict.fromkeys(pushers, 0)
+    progress = [time.monotonic()]  # when a pusher last got a message out, or one back
 
     def push() -> None:
         try:
@@ -333,6 +334,7 @@ def push_until_dropped(pushers: dict[str, Peer], watcher: Peer, laggard: str) ->
                     if sent[name] > WINDOW:
                         earlier = f"{name}: {sent[name] - WINDOW - 1:06d} {CHUNK}"
                         pusher.wait_seen(earlier, harness.TIMEOUT)
+                    progress[0] = time.monotonic()
         except AssertionError as error:
             stalled.append(error)
 
@@ -346,6 +348,11 @@ def push_until_dropped(pushers: dict[str, Peer], watcher: Peer, laggard: str) ->
                 break
             except AssertionError:
                 assert not watcher.closed, f"the watcher was disconnected; got {watcher.tail()}"
+                # A stalled server stops reading from the pushers too: then a send blocks
+                # instead of a wait timing out, and only the lack of progress tells.
+                if pushing.is_alive() and time.monotonic() - progress[0] > harness.TIMEOUT:
+                    quiet = f"no message got out or back for {harness.TIMEOUT:.0f} s"
+                    stalled.append(AssertionError(quiet))
                 assert not stalled, (
                     "a pusher's own message did not come back: one client that stopped reading "
                     f"stalled the room ({stalled[0]})"
