@@ -247,8 +247,6 @@ class ChatServer(socketserver.ThreadingTCPServer):
 
 
 # --- Starting and stopping ------------------------------------------------------------------------
-
-
 def host_port(address: tuple) -> str:
     """`host:port` of a socket address, an IPv6 host in brackets as in a URL."""
     host, port = address[:2]  # an IPv6 address has two more fields

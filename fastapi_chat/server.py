@@ -306,8 +306,6 @@ async def chat(websocket: WebSocket, name: str | None = None, since: str | None 
 
 
 # --- Starting and stopping ------------------------------------------------------------------------
-
-
 class Server(uvicorn.Server):
     """uvicorn's server, which also prints the contract's `Listening on` line."""
 

@@ -111,8 +111,6 @@ async def data_bytes(request: web.Request) -> web.StreamResponse:
 
 
 # --- Starting and stopping ------------------------------------------------------------------------
-
-
 def make_app() -> web.Application:
     app = web.Application()
     app.add_routes(

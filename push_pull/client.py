@@ -71,8 +71,6 @@ Deliver = Callable[[dict], None]
 
 
 # --- The four ways --------------------------------------------------------------------------------
-
-
 async def poll(session, base: URL, after: int, tally: Tally, deliver: Deliver, interval: float):
     """Pull: ask every `interval` seconds, whether or not anything happened."""
     while True:
@@ -135,8 +133,6 @@ FOLLOW: dict[str, Callable[..., Awaitable[None]]] = {
 
 
 # --- The terminal ---------------------------------------------------------------------------------
-
-
 def show(event: dict, tally: Tally, console: Console) -> None:
     delay = time.time() - event["time"]  # same machine, same clock as the server's
     tally.delays.append(delay)

@@ -190,8 +190,6 @@ async def page(request: web.Request) -> web.FileResponse:
 
 
 # --- Starting and stopping ------------------------------------------------------------------------
-
-
 async def ticker(app: web.Application, rate: float) -> AsyncIterator[None]:
     """cleanup_ctx: publish `rate` events a second for as long as the app runs."""
     task = asyncio.create_task(tick(app[HUB], rate)) if rate > 0 else None

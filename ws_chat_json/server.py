@@ -193,8 +193,6 @@ def start_operator_console(chat: Chat) -> None:
 
 
 # --- Starting and stopping ------------------------------------------------------------------------
-
-
 def on_stop_signals(stop: asyncio.Event) -> None:
     """Make Ctrl+C (SIGINT), SIGTERM and Windows' Ctrl+Break set `stop`."""
     loop = asyncio.get_running_loop()

@@ -69,8 +69,6 @@ async def echo(request: web.Request, ws: web.WebSocketResponse) -> None:
 
 
 # --- Starting and stopping ------------------------------------------------------------------------
-
-
 def make_app(allowed_origins: frozenset[str] = frozenset()) -> web.Application:
     app = web.Application()
     doorman.install(app, allowed_origins)

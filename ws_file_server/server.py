@@ -45,8 +45,6 @@ LOADS = web.AppKey("loads", asyncio.Semaphore)
 
 
 # --- Where a name leads ---------------------------------------------------------------------------
-
-
 def locate(root: Path, name: str) -> Path:
     """The path `name` leads to from `root` (resolved), or raise 403 if that is outside it.
 
@@ -78,8 +76,6 @@ def http_headers(path: Path) -> dict[str, str]:
 
 
 # --- The WebSocket protocol -----------------------------------------------------------------------
-
-
 def load(path: Path, name: str, limit: int) -> dict:
     """Read one file into its JSON reply. Runs in a worker thread: disk reads block."""
     if not path.is_file():  # a folder, a pipe that would block the open, nothing at all
@@ -118,8 +114,6 @@ async def answer(request: web.Request, name: str) -> dict:
 
 
 # --- Handlers -------------------------------------------------------------------------------------
-
-
 async def page(request: web.Request) -> web.StreamResponse:
     """GET / : the page with the form (tasks 2 and 3)."""
     return web.FileResponse(PAGE, headers={"Content-Type": "text/html; charset=utf-8"})
@@ -163,8 +157,6 @@ async def file_socket(request: web.Request, ws: web.WebSocketResponse) -> None:
 
 
 # --- Starting and stopping ------------------------------------------------------------------------
-
-
 def make_app(root: Path, ws_max_bytes: int, allowed_origins: frozenset[str]) -> web.Application:
     app = web.Application()
     app[ROOT], app[WS_MAX_BYTES] = root, ws_max_bytes
