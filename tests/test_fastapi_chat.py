@@ -611,6 +611,29 @@ def room_messages(peer: Peer) -> list[tuple[str, str]]:
     return [match.groups() for m in list(peer.messages) if (match := WITH_ID.fullmatch(m))]
 
 
+def leave_and_come_back(peers, ann: Peer, bob: Peer, back_to: harness.Server) -> None:
+    """ann (who asked for ids) leaves, bob says two things, ann comes back to `back_to` with
+    ?since= the id of the last message she got: she gets bob's two, her own leaving, then
+    what bob says next; nothing twice, nothing before her id."""
+    bob.send("one")
+    last, _ = WITH_ID.fullmatch(ann.expect(lambda m: m.endswith(" bob: one"))).groups()
+    ann.close()
+    bob.expect(notice_about("ann"))  # ann left
+    for text in ("two", "three"):
+        bob.send(text)
+        bob.expect_text(f"bob: {text}")
+    again = peers(back_to, "ann", since=last)
+    again.expect(lambda m: m.endswith(" bob: three"))
+    bob.send("four")
+    again.expect(lambda m: m.endswith(" bob: four"))
+    got = room_messages(again)
+    texts = [text for _, text in got]
+    assert [t for t in texts if t.startswith("bob: ")] == ["bob: two", "bob: three", "bob: four"]
+    assert "* ann left" in texts, "the catch-up skipped the notice that ann left"
+    ids = [tuple(map(int, message_id.split("-"))) for message_id, _ in got]
+    assert ids == sorted(set(ids)) and ids[0] > tuple(map(int, last.split("-"))), ids
+
+
 @pytest.mark.robustness
 def test_since_catches_up_on_what_was_missed_and_repeats_nothing(server, peers):
     """A client that comes back with ?since=ID, the id of the last room message it got, gets
@@ -621,23 +644,7 @@ def test_since_catches_up_on_what_was_missed_and_repeats_nothing(server, peers):
     ann = peers(server, "ann", since="")
     bob = peers(server, "bob")
     ann.expect(lambda m: WITH_ID.fullmatch(m) is not None and m.endswith(" bob joined"))
-    bob.send("one")
-    last, _ = WITH_ID.fullmatch(ann.expect(lambda m: m.endswith(" bob: one"))).groups()
-    ann.close()
-    bob.expect(notice_about("ann"))  # ann left
-    for text in ("two", "three"):
-        bob.send(text)
-        bob.expect_text(f"bob: {text}")
-    again = peers(server, "ann", since=last)
-    again.expect(lambda m: m.endswith(" bob: three"))
-    bob.send("four")
-    again.expect(lambda m: m.endswith(" bob: four"))
-    got = room_messages(again)
-    texts = [text for _, text in got]
-    assert [t for t in texts if t.startswith("bob: ")] == ["bob: two", "bob: three", "bob: four"]
-    assert "* ann left" in texts, "the catch-up skipped a notice"
-    ids = [tuple(map(int, message_id.split("-"))) for message_id, _ in got]
-    assert ids == sorted(set(ids)) and ids[0] > tuple(map(int, last.split("-"))), ids
+    leave_and_come_back(peers, ann, bob, back_to=server)
     assert not room_messages(bob), "a client that never sent ?since= got ids"
 
 

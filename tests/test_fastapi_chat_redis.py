@@ -17,7 +17,7 @@ import harness
 import pytest
 import redis_support
 import test_fastapi_chat
-from test_fastapi_chat import FOLDER, WAIT, WITH_ID, Peer, notice_about, room_messages
+from test_fastapi_chat import FOLDER, WAIT, Peer, leave_and_come_back, notice_about
 from test_fastapi_chat_browser import open_chat
 
 peers = test_fastapi_chat.peers  # the fixture, for the tests below
@@ -101,23 +101,7 @@ def test_coming_back_with_since_misses_nothing_and_repeats_nothing(
     ann = peers(a, "ann", since="")
     bob = peers(b, "bob")
     ann.expect(notice_about("bob"))
-    bob.send("one")
-    last, _ = WITH_ID.fullmatch(ann.expect(lambda m: m.endswith(" bob: one"))).groups()
-    ann.close()
-    bob.expect(notice_about("ann"))  # ann left, said on a
-    for text in ("two", "three"):
-        bob.send(text)
-        bob.expect_text(f"bob: {text}")
-    again = peers(a if where == "the same process" else b, "ann", since=last)
-    again.expect(lambda m: m.endswith(" bob: three"))
-    bob.send("four")
-    again.expect(lambda m: m.endswith(" bob: four"))
-    got = room_messages(again)
-    texts = [text for _, text in got]
-    assert [t for t in texts if t.startswith("bob: ")] == ["bob: two", "bob: three", "bob: four"]
-    assert "* ann left" in texts, "the catch-up skipped the notice said on the other process"
-    ids = [tuple(map(int, message_id.split("-"))) for message_id, _ in got]
-    assert ids == sorted(set(ids)) and ids[0] > tuple(map(int, last.split("-"))), ids
+    leave_and_come_back(peers, ann, bob, back_to=a if where == "the same process" else b)
 
 
 def send_until_delivered(sender: Peer, name: str, text: str) -> tuple[str, list[str]]:
